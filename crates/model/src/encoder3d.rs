@@ -1,0 +1,110 @@
+//! Factorized causal video encoder (spec §5.7): 3-D Haar patcher → factorized conv_in → levels
+//! of factorized resnet blocks with hybrid downsamplers after every level but the last → mid
+//! (res, spatial attn, causal temporal attn, res) → per-frame norm → swish → conv_out.
+
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+
+use crate::attention::{AttnAxis, AttnBlock3d};
+use crate::causal_conv::{CausalConv3d, factorized, forward_seq};
+use crate::config::{PatchMethod, TokenizerConfig};
+use crate::downsample::HybridDownsample3d;
+use crate::norm::CausalNorm;
+use crate::resnet::ResnetBlock3d;
+use crate::wavelet::patch3d;
+
+/// Keys `down.{i}.block.{j}.*`, `down.{i}.downsample.conv{1,2,3}.conv3d`.
+#[derive(Module, Debug)]
+pub struct DownLevel3d {
+    pub block: Vec<ResnetBlock3d>,
+    pub downsample: Option<HybridDownsample3d>,
+}
+
+/// Keys `mid.block_1`, `mid.attn_1.0` (spatial), `mid.attn_1.1` (temporal), `mid.block_2`.
+#[derive(Module, Debug)]
+pub struct Mid3d {
+    pub block_1: ResnetBlock3d,
+    pub attn_1: Vec<AttnBlock3d>,
+    pub block_2: ResnetBlock3d,
+}
+
+impl Mid3d {
+    pub fn new(c: usize, device: &Device) -> Self {
+        Self {
+            block_1: ResnetBlock3d::new(c, c, device),
+            attn_1: vec![
+                AttnBlock3d::new(c, AttnAxis::Spatial, device),
+                AttnBlock3d::new(c, AttnAxis::Temporal, device),
+            ],
+            block_2: ResnetBlock3d::new(c, c, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let h = self.block_1.forward(x);
+        let h = self.attn_1.iter().fold(h, |h, a| a.forward(h));
+        self.block_2.forward(h)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Encoder3d {
+    pub conv_in: Vec<CausalConv3d>,
+    pub down: Vec<DownLevel3d>,
+    pub mid: Mid3d,
+    pub norm_out: CausalNorm,
+    pub conv_out: Vec<CausalConv3d>,
+    pub patch_size: usize,
+    #[module(skip)]
+    pub patch_method: PatchMethod,
+}
+
+impl Encoder3d {
+    /// `z_out` = z_channels · z_factor.
+    pub fn new(cfg: &TokenizerConfig, z_out: usize, device: &Device) -> Self {
+        let ch = cfg.channels;
+        let (sd, td) = (cfg.spatial_downs(), cfg.temporal_downs());
+        let n = cfg.channels_mult.len();
+        let mut block_in = ch;
+        let mut down = Vec::new();
+        for (i, &mult) in cfg.channels_mult.iter().enumerate() {
+            let block_out = ch * mult;
+            let mut block = Vec::new();
+            for _ in 0..cfg.num_res_blocks {
+                block.push(ResnetBlock3d::new(block_in, block_out, device));
+                block_in = block_out;
+            }
+            let downsample = (i + 1 < n).then(|| {
+                HybridDownsample3d::new(block_in, i < sd, i < td, cfg.sampler_convs, device)
+            });
+            down.push(DownLevel3d { block, downsample });
+        }
+        Self {
+            conv_in: factorized(cfg.patched_channels(cfg.in_channels), ch, device),
+            down,
+            mid: Mid3d::new(block_in, device),
+            norm_out: CausalNorm::new(block_in, device),
+            conv_out: vec![
+                CausalConv3d::spatial(block_in, z_out, device),
+                CausalConv3d::temporal(z_out, z_out, device),
+            ],
+            patch_size: cfg.patch_size,
+            patch_method: cfg.patch_method,
+        }
+    }
+
+    /// [B, 3, 1 + k·t, H, W] -> [B, z, 1 + k, H/s, W/s]
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let mut h = forward_seq(&self.conv_in, patch3d(x, self.patch_size, self.patch_method));
+        for level in &self.down {
+            for block in &level.block {
+                h = block.forward(h);
+            }
+            if let Some(ds) = &level.downsample {
+                h = ds.forward(h);
+            }
+        }
+        let h = self.mid.forward(h);
+        forward_seq(&self.conv_out, silu(self.norm_out.forward(h)))
+    }
+}

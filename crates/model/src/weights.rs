@@ -1,0 +1,317 @@
+//! Safetensors weights with the official PyTorch key names (spec §7–§8): read the header,
+//! resolve the architecture (given, stored by cosmotok, or inferred from the keys), load
+//! through burn-store with the PyTorch adapter (bf16/f16 cast to f32), report missing and
+//! unexpected keys, and save with the same key names (atomically, by burn-store).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::store::{
+    BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
+    SafetensorsStore,
+};
+use burn::tensor::DType;
+
+use crate::config::{SamplerConvs, TokenizerConfig};
+use crate::infer::{InferError, Shapes, infer_config, stores_unused_sampler_convs};
+use crate::tokenizer::Tokenizer;
+
+/// Metadata key under which cosmotok stores the resolved config JSON.
+pub const CONFIG_METADATA_KEY: &str = "cosmotok_config";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not a safetensors file: {reason}")]
+    Format { path: PathBuf, reason: String },
+    #[error("`{path}`: {source}")]
+    Infer { path: PathBuf, source: InferError },
+    #[error("`{path}`: invalid config: {source}")]
+    Config {
+        path: PathBuf,
+        source: crate::config::ConfigError,
+    },
+    #[error(
+        "`{path}` does not fit the architecture {arch}: {} missing key(s), e.g. {}{}",
+        missing.len(), missing.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+        if *unexpected > 0 { format!(" ({unexpected} key(s) of the file were not used — is the config right?)") } else { String::new() }
+    )]
+    Missing {
+        path: PathBuf,
+        arch: String,
+        missing: Vec<String>,
+        unexpected: usize,
+    },
+    #[error("`{path}`: {}", errors.join("; "))]
+    Apply { path: PathBuf, errors: Vec<String> },
+    #[error("cannot write `{path}`: {reason}")]
+    Save { path: PathBuf, reason: String },
+}
+
+/// One tensor entry of a safetensors header.
+#[derive(Clone, Debug)]
+pub struct TensorInfo {
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    pub offsets: (usize, usize),
+}
+
+/// The parsed header of a safetensors file.
+#[derive(Clone, Debug)]
+pub struct Header {
+    pub path: PathBuf,
+    pub tensors: BTreeMap<String, TensorInfo>,
+    pub metadata: BTreeMap<String, String>,
+    /// Byte offset of the data section.
+    pub data_start: usize,
+}
+
+/// Buffers of the official modules that carry no learned information (spec §3.3, §6.1).
+pub fn is_ignored_buffer(key: &str) -> bool {
+    const SUFFIXES: [&str; 6] = [
+        ".wavelets",
+        "._arange",
+        ".patch_size_buffer",
+        "._levels",
+        "._basis",
+        ".implicit_codebook",
+    ];
+    SUFFIXES.iter().any(|s| key.ends_with(s))
+}
+
+/// Reference tensors stored beside the weights in the fixtures (`ref.input`, ...).
+pub fn is_reference(key: &str) -> bool {
+    key.starts_with("ref.")
+}
+
+impl Header {
+    pub fn read(path: &Path) -> Result<Self, WeightsError> {
+        let io = |source| WeightsError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let fmt = |reason: String| WeightsError::Format {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let file_len = f.metadata().map_err(io)?.len() as usize;
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len)
+            .map_err(|_| fmt(format!("{file_len} bytes, shorter than the 8-byte header length")))?;
+        let n = u64::from_le_bytes(len) as usize;
+        if n > 100 << 20 || 8 + n > file_len {
+            return Err(fmt(format!("header length {n} does not fit the file size {file_len}")));
+        }
+        let mut buf = vec![0u8; n];
+        f.read_exact(&mut buf).map_err(io)?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&buf).map_err(|e| fmt(format!("header is not JSON: {e}")))?;
+        let obj = json
+            .as_object()
+            .ok_or_else(|| fmt("header is not a JSON object".into()))?;
+        let mut tensors = BTreeMap::new();
+        let mut metadata = BTreeMap::new();
+        for (k, v) in obj {
+            if k == "__metadata__" {
+                if let Some(m) = v.as_object() {
+                    for (mk, mv) in m {
+                        metadata.insert(mk.clone(), mv.as_str().unwrap_or_default().to_string());
+                    }
+                }
+                continue;
+            }
+            let bad = || fmt(format!("entry `{k}` lacks dtype/shape/data_offsets"));
+            let dtype = v.get("dtype").and_then(|d| d.as_str()).ok_or_else(bad)?.to_string();
+            let shape = v
+                .get("shape")
+                .and_then(|s| s.as_array())
+                .and_then(|a| a.iter().map(|x| x.as_u64().map(|u| u as usize)).collect())
+                .ok_or_else(bad)?;
+            let offs: Vec<usize> = v
+                .get("data_offsets")
+                .and_then(|s| s.as_array())
+                .and_then(|a| a.iter().map(|x| x.as_u64().map(|u| u as usize)).collect())
+                .ok_or_else(bad)?;
+            if offs.len() != 2 || offs[0] > offs[1] || 8 + n + offs[1] > file_len {
+                return Err(fmt(format!("entry `{k}` has data offsets {offs:?} outside the file")));
+            }
+            tensors.insert(k.clone(), TensorInfo { dtype, shape, offsets: (offs[0], offs[1]) });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            tensors,
+            metadata,
+            data_start: 8 + n,
+        })
+    }
+
+    /// Key → shape of the learned tensors (buffers and fixture references left out).
+    pub fn shapes(&self) -> Shapes {
+        self.tensors
+            .iter()
+            .filter(|(k, _)| !is_reference(k) && !is_ignored_buffer(k))
+            .map(|(k, v)| (k.clone(), v.shape.clone()))
+            .collect()
+    }
+
+    /// Raw little-endian bytes of one tensor.
+    pub fn read_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, WeightsError> {
+        let Some(info) = self.tensors.get(key) else {
+            return Ok(None);
+        };
+        let io = |source| WeightsError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::File::open(&self.path).map_err(io)?;
+        f.seek(SeekFrom::Start((self.data_start + info.offsets.0) as u64))
+            .map_err(io)?;
+        let mut buf = vec![0u8; info.offsets.1 - info.offsets.0];
+        f.read_exact(&mut buf).map_err(io)?;
+        Ok(Some(buf))
+    }
+
+    /// FSQ levels from an int32/int64 `quantizer._levels` buffer, if stored.
+    pub fn fsq_levels(&self) -> Result<Option<Vec<usize>>, WeightsError> {
+        for key in ["quantizer._levels", "inv_quant.quantizer._levels"] {
+            let Some(info) = self.tensors.get(key) else { continue };
+            let Some(bytes) = self.read_bytes(key)? else { continue };
+            let levels = match info.dtype.as_str() {
+                "I32" => bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as usize).collect(),
+                "I64" => bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize).collect(),
+                _ => continue,
+            };
+            return Ok(Some(levels));
+        }
+        Ok(None)
+    }
+
+    /// The config cosmotok stored in the file's metadata, if any.
+    pub fn stored_config(&self) -> Option<TokenizerConfig> {
+        let s = self.metadata.get(CONFIG_METADATA_KEY)?;
+        serde_json::from_str(s).ok()
+    }
+
+    /// Resolves the architecture: `given`, else the stored cosmotok config, else inferred
+    /// from keys and shapes. The sampler-conv structure always follows the file.
+    pub fn resolve_config(&self, given: Option<TokenizerConfig>) -> Result<TokenizerConfig, WeightsError> {
+        let shapes = self.shapes();
+        let mut cfg = match given.or_else(|| self.stored_config()) {
+            Some(c) => c,
+            None => infer_config(&shapes, self.fsq_levels()?).map_err(|source| WeightsError::Infer {
+                path: self.path.clone(),
+                source,
+            })?,
+        };
+        if cfg.is_video() {
+            cfg.sampler_convs = if stores_unused_sampler_convs(&shapes, &cfg) {
+                SamplerConvs::All
+            } else {
+                SamplerConvs::Used
+            };
+        }
+        cfg.validate().map_err(|source| WeightsError::Config {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(cfg)
+    }
+}
+
+/// What loading did, beyond the weights themselves.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    pub applied: usize,
+    /// Non-learned buffers of the official modules, ignored.
+    pub ignored_buffers: usize,
+    /// Fixture reference tensors (`ref.*`), ignored.
+    pub ignored_references: usize,
+    /// Keys of the file the architecture has no place for (not buffers, not references).
+    pub unexpected: Vec<String>,
+    /// Source dtypes seen (e.g. BF16 for released JITs), all loaded as f32.
+    pub dtypes: Vec<String>,
+}
+
+/// Loads a tokenizer from a safetensors state_dict with the official key names.
+pub fn load(
+    path: &Path,
+    config: Option<TokenizerConfig>,
+    device: &Device,
+) -> Result<(Tokenizer, LoadReport), WeightsError> {
+    let header = Header::read(path)?;
+    let cfg = header.resolve_config(config)?;
+    let mut model = Tokenizer::new(&cfg, device).map_err(|source| WeightsError::Config {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let report = load_into(&mut model, &header)?;
+    Ok((model, report))
+}
+
+/// Loads the file's tensors into an existing tokenizer of the right architecture.
+pub fn load_into(model: &mut Tokenizer, header: &Header) -> Result<LoadReport, WeightsError> {
+    let path = header.path.clone();
+    let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
+    let mut store = SafetensorsStore::from_file(&path)
+        .with_from_adapter(adapter)
+        .skip_enum_variants(true)
+        .allow_partial(true)
+        .validate(true);
+    let result = model.load_from(&mut store).map_err(|e| WeightsError::Format {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if !result.errors.is_empty() {
+        return Err(WeightsError::Apply {
+            path,
+            errors: result.errors.iter().map(|e| e.to_string()).collect(),
+        });
+    }
+    let unexpected: Vec<String> = result
+        .unused
+        .iter()
+        .filter(|k| !is_ignored_buffer(k) && !is_reference(k))
+        .cloned()
+        .collect();
+    if !result.missing.is_empty() {
+        return Err(WeightsError::Missing {
+            path,
+            arch: crate::presets::short_name(model.config()),
+            missing: result.missing.iter().map(|(k, _)| k.clone()).collect(),
+            unexpected: unexpected.len(),
+        });
+    }
+    let mut dtypes: Vec<String> = header.tensors.values().map(|t| t.dtype.clone()).collect();
+    dtypes.sort();
+    dtypes.dedup();
+    Ok(LoadReport {
+        applied: result.applied.len(),
+        ignored_buffers: header.tensors.keys().filter(|k| is_ignored_buffer(k)).count(),
+        ignored_references: header.tensors.keys().filter(|k| is_reference(k)).count(),
+        unexpected,
+        dtypes,
+    })
+}
+
+/// Saves the tokenizer's weights as f32 safetensors with the official key names, plus the
+/// resolved config in the metadata. The write is atomic (scratch file, then rename).
+pub fn save(model: &Tokenizer, path: &Path) -> Result<(), WeightsError> {
+    let config_json = serde_json::to_string(model.config()).expect("config serialises");
+    let mut store = SafetensorsStore::from_file(path)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true)
+        .overwrite(true)
+        .metadata(CONFIG_METADATA_KEY, config_json);
+    model.save_into(&mut store).map_err(|e| WeightsError::Save {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
