@@ -1,0 +1,1 @@
+//! cosmotok-data: media I/O (images, videos, frame folders).
