@@ -26,7 +26,7 @@ const ROWS: &[Row] = &[
     Row { name: "Cosmos-0.1-Tokenizer-CI16x16", video: false, discrete: false, patch: 4, s: 16, t: 1, z: 16, enc_mult: M244, dec_mult: None, all_convs: false },
     Row { name: "Cosmos-0.1-Tokenizer-DI8x8", video: false, discrete: true, patch: 4, s: 8, t: 1, z: 256, enc_mult: M244, dec_mult: None, all_convs: false },
     Row { name: "Cosmos-0.1-Tokenizer-DI16x16", video: false, discrete: true, patch: 4, s: 16, t: 1, z: 256, enc_mult: M244, dec_mult: None, all_convs: false },
-    Row { name: "Cosmos-0.1-Tokenizer-CV4x8x8", video: true, discrete: false, patch: 4, s: 8, t: 4, z: 16, enc_mult: M24, dec_mult: Some(M24), all_convs: false },
+    Row { name: "Cosmos-0.1-Tokenizer-CV4x8x8", video: true, discrete: false, patch: 4, s: 8, t: 4, z: 16, enc_mult: M24, dec_mult: None, all_convs: false },
     Row { name: "Cosmos-0.1-Tokenizer-CV8x8x8", video: true, discrete: false, patch: 4, s: 8, t: 8, z: 16, enc_mult: M244, dec_mult: None, all_convs: true },
     Row { name: "Cosmos-0.1-Tokenizer-CV8x16x16", video: true, discrete: false, patch: 4, s: 16, t: 8, z: 16, enc_mult: M244, dec_mult: None, all_convs: false },
     Row { name: "Cosmos-0.1-Tokenizer-DV4x8x8", video: true, discrete: true, patch: 4, s: 8, t: 4, z: 16, enc_mult: M244, dec_mult: None, all_convs: false },

@@ -1,0 +1,293 @@
+//! Video decode / encode through FFmpeg (`video-rs` 0.12, FFmpeg 5.1+). Behind the `video`
+//! cargo feature.
+//!
+//! Frame indexing: frame `N` is the `N`-th frame the decoder outputs when decoding from the start
+//! of the file (presentation order). [`read_video`] with `start > 0` seeks to the last keyframe at
+//! or before frame `start` and decodes-and-drops up to it; this fast path is only taken for
+//! containers with a seek index (MP4/MOV, Matroska/WebM, AVI) and is verified while decoding
+//! (first frame after the seek must be a keyframe at or before `start`, timestamps must map to
+//! consecutive frame indices at the stream's frame rate). If any check fails, the range is
+//! decoded from the start of the file instead, so results never depend on seek accuracy.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use anyhow::{Result, anyhow, bail};
+use image::RgbImage;
+use video_rs::decode::DecoderSplit;
+use video_rs::encode::{Encoder, Settings};
+use video_rs::ffmpeg::format::Pixel;
+use video_rs::frame::RawFrame;
+use video_rs::io::Reader;
+use video_rs::{Decoder, Options};
+
+use crate::frame_folder::checked_range;
+use crate::{Frames, shown};
+
+/// Initialises FFmpeg once per process (and routes its logs to `tracing`).
+fn init() -> Result<()> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| video_rs::init().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| anyhow!("cannot initialise FFmpeg: {e}"))
+}
+
+/// An opened video: demuxer + decoder of its best video stream, converting to RGB24.
+struct Source {
+    split: DecoderSplit,
+    reader: Reader,
+    stream: usize,
+    draining: bool,
+    /// (width, height)
+    size: (u32, u32),
+}
+
+impl Source {
+    fn open(path: &Path) -> Result<Source> {
+        init()?;
+        if !path.is_file() {
+            bail!("{}: no such video file", shown(path));
+        }
+        let decoder = Decoder::new(path).map_err(|e| {
+            anyhow!("{}: cannot open video (expected a readable video file with a video stream): {e}", shown(path))
+        })?;
+        let size = decoder.size_out();
+        let (split, reader, stream) = decoder.into_parts();
+        Ok(Source { split, reader, stream, draining: false, size })
+    }
+
+    fn av_stream(&self) -> video_rs::ffmpeg::format::stream::Stream<'_> {
+        self.reader.input.stream(self.stream).expect("stream index from the reader")
+    }
+
+    /// Next decoded frame (RGB24) or `None` at the end of the stream.
+    fn next_frame(&mut self, path: &Path) -> Result<Option<RawFrame>> {
+        let err = |e: video_rs::Error| anyhow!("{}: cannot decode video: {e}", shown(path));
+        loop {
+            if !self.draining {
+                match self.reader.read(self.stream) {
+                    Err(video_rs::Error::ReadExhausted) => self.draining = true,
+                    Err(e) => return Err(err(e)),
+                    Ok(packet) => {
+                        if let Some(frame) = self.split.decode_raw(packet).map_err(err)? {
+                            return Ok(Some(frame));
+                        }
+                    }
+                }
+            } else {
+                return match self.split.drain_raw() {
+                    Ok(Some(frame)) => Ok(Some(frame)),
+                    Ok(None) | Err(video_rs::Error::ReadExhausted) => Ok(None),
+                    Err(e) => Err(err(e)),
+                };
+            }
+        }
+    }
+
+    /// Seeks the demuxer so that the next packets start at the last keyframe at or before
+    /// `ts_us` (microseconds, `AV_TIME_BASE`), and flushes the decoder.
+    fn seek_before(&mut self, ts_us: i64) -> bool {
+        let ok = self.reader.input.seek(ts_us, ..ts_us).is_ok();
+        self.split.reset();
+        self.draining = false;
+        ok
+    }
+}
+
+fn rational(r: video_rs::ffmpeg::Rational) -> Option<f64> {
+    (r.numerator() > 0 && r.denominator() > 0).then(|| r.numerator() as f64 / r.denominator() as f64)
+}
+
+/// An RGB24 frame (rows possibly padded to `stride`) as an [`RgbImage`].
+fn to_image(frame: &RawFrame) -> RgbImage {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let stride = frame.stride(0);
+    let data = frame.data(0);
+    let mut raw = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        raw.extend_from_slice(&data[y * stride..y * stride + w * 3]);
+    }
+    RgbImage::from_raw(w as u32, h as u32, raw).expect("RGB24 frame size")
+}
+
+/// Frame count, height, width and frame rate of the best video stream of `path`.
+///
+/// The count is the container's frame count when it stores one (MP4/MOV, AVI), otherwise the
+/// number of video packets (MPEG-PS, Matroska, ...). The frame rate is the average frame rate,
+/// or the base frame rate when the average is unknown.
+pub fn probe_video(path: &Path) -> Result<(usize, usize, usize, f64)> {
+    let mut src = Source::open(path)?;
+    let (w, h) = src.size;
+    let st = src.av_stream();
+    let fps = rational(st.avg_frame_rate())
+        .or_else(|| rational(st.rate()))
+        .ok_or_else(|| anyhow!("{}: video stream has no frame rate", shown(path)))?;
+    let mut frames = st.frames().max(0) as usize;
+    if frames == 0 {
+        loop {
+            match src.reader.read(src.stream) {
+                Ok(_) => frames += 1,
+                Err(video_rs::Error::ReadExhausted) => break,
+                Err(e) => bail!("{}: cannot read video packets: {e}", shown(path)),
+            }
+        }
+    }
+    if frames == 0 {
+        bail!("{}: video stream has no frames", shown(path));
+    }
+    Ok((frames, h as usize, w as usize, fps))
+}
+
+/// Decodes frames `[start, start + count)` (`count = None`: to the end) of `path`, frame-accurate
+/// (see the module docs), with `fps` filled in.
+pub fn read_video(path: &Path, start: usize, count: Option<usize>) -> Result<Frames> {
+    if count == Some(0) {
+        checked_range(path, usize::MAX, start, count, "frames")?;
+    }
+    let end = count.map(|c| start.saturating_add(c));
+    let (images, fps) = match decode_seek(path, start, end)? {
+        Some(r) => r,
+        None => decode_linear(path, start, end)?,
+    };
+    Frames::from_rgb8(&images, fps).map_err(|e| anyhow!("{}: {e}", shown(path)))
+}
+
+fn stream_fps(src: &Source) -> Option<f64> {
+    let st = src.av_stream();
+    rational(st.avg_frame_rate()).or_else(|| rational(st.rate()))
+}
+
+fn range_text(start: usize, end: Option<usize>) -> String {
+    match end {
+        Some(e) => format!("frames {start}..{e}"),
+        None => format!("frames {start}.. (to the end)"),
+    }
+}
+
+/// Reference path: decode from the start, count frames, keep `[start, end)`.
+fn decode_linear(
+    path: &Path,
+    start: usize,
+    end: Option<usize>,
+) -> Result<(Vec<RgbImage>, Option<f64>)> {
+    let mut src = Source::open(path)?;
+    let fps = stream_fps(&src);
+    let mut images = Vec::new();
+    let mut index = 0usize;
+    while end.is_none_or(|e| index < e) {
+        let Some(frame) = src.next_frame(path)? else { break };
+        if index >= start {
+            images.push(to_image(&frame));
+        }
+        index += 1;
+    }
+    if images.is_empty() || end.is_some_and(|e| index < e) {
+        bail!("{}: has {index} frames, asked for {}", shown(path), range_text(start, end));
+    }
+    Ok((images, fps))
+}
+
+/// Fast path: seek to the keyframe before `start`, decode and drop up to it. Returns `None` when
+/// the fast path does not apply or its checks fail (the caller then decodes linearly).
+fn decode_seek(
+    path: &Path,
+    start: usize,
+    end: Option<usize>,
+) -> Result<Option<(Vec<RgbImage>, Option<f64>)>> {
+    if start == 0 {
+        return Ok(None);
+    }
+    let mut src = Source::open(path)?;
+    let format = src.reader.input.format().name().to_owned();
+    let indexed = format.contains("mp4") || format.contains("matroska") || format == "avi";
+    let st = src.av_stream();
+    let tb = rational(st.time_base());
+    let rate = rational(st.rate());
+    let fps = stream_fps(&src);
+    let (Some(tb), Some(rate), true) = (tb, rate, indexed) else {
+        return Ok(None);
+    };
+    // Timestamp of frame 0.
+    let Some(t0) = src.next_frame(path)?.and_then(|f| f.timestamp()) else {
+        return Ok(None);
+    };
+    let index_of = |ts: i64| -> Option<usize> {
+        let x = (ts - t0) as f64 * tb * rate;
+        let r = x.round();
+        (r >= 0.0 && (x - r).abs() <= 0.1).then_some(r as usize)
+    };
+    // Half a frame before `start`, in microseconds, so rounding cannot skip past it.
+    let target_s = t0 as f64 * tb + (start as f64 - 0.5) / rate;
+    if !src.seek_before((target_s * 1e6).floor() as i64) {
+        return Ok(None);
+    }
+    let mut images = Vec::new();
+    let mut expected: Option<usize> = None;
+    while let Some(frame) = src.next_frame(path)? {
+        let Some(index) = frame.timestamp().and_then(index_of) else {
+            return Ok(None);
+        };
+        match expected {
+            None if index > start || !frame.is_key() => return Ok(None),
+            Some(e) if index != e => return Ok(None),
+            _ => {}
+        }
+        expected = Some(index + 1);
+        if index >= start {
+            images.push(to_image(&frame));
+        }
+        if end.is_some_and(|e| index + 1 >= e) {
+            return Ok(Some((images, fps)));
+        }
+    }
+    // End of stream: fine when reading to the end; otherwise let the reference path produce the
+    // authoritative error (or result).
+    if end.is_none() && !images.is_empty() {
+        return Ok(Some((images, fps)));
+    }
+    Ok(None)
+}
+
+/// Writes `frames` as an H.264 (libx264 when available) yuv420p video at `fps`; the container
+/// follows the extension (`.mp4` recommended; `.mov` and `.mkv` work too). `H` and `W` must be
+/// even. Quality: x264 `preset=medium`, `crf=18`.
+pub fn write_video(path: &Path, frames: &Frames, fps: f64) -> Result<()> {
+    init()?;
+    frames.check_consistent().map_err(|e| anyhow!("{}: {e}", shown(path)))?;
+    let (h, w) = (frames.height, frames.width);
+    if h % 2 != 0 || w % 2 != 0 {
+        bail!(
+            "{}: H.264 yuv420p needs an even height and width, got {h}x{w} (HxW)",
+            shown(path)
+        );
+    }
+    if !(fps.is_finite() && fps > 0.0) {
+        bail!("{}: invalid frame rate {fps} (expected a positive number)", shown(path));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| anyhow!("{}: cannot create directory: {e}", shown(parent)))?;
+    }
+    let options: Options = std::collections::HashMap::from([
+        ("preset".to_string(), "medium".to_string()),
+        ("crf".to_string(), "18".to_string()),
+    ])
+    .into();
+    let settings = Settings::preset_h264_custom(w, h, Pixel::YUV420P, options);
+    let err = |e: video_rs::Error| anyhow!("{}: cannot write video: {e}", shown(path));
+    let mut encoder = Encoder::new(path, settings).map_err(err)?;
+    let tb = encoder.time_base();
+    let (num, den) = (tb.numerator() as f64, tb.denominator() as f64);
+    for t in 0..frames.frames {
+        let img = frames.to_rgb8(t);
+        let mut frame = RawFrame::new(Pixel::RGB24, w as u32, h as u32);
+        let stride = frame.stride(0);
+        let data = frame.data_mut(0);
+        for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate() {
+            data[y * stride..y * stride + w * 3].copy_from_slice(row);
+        }
+        frame.set_pts(Some((t as f64 * den / (num * fps)).round() as i64));
+        encoder.encode_raw(frame).map_err(err)?;
+    }
+    encoder.finish().map_err(err)
+}

@@ -1,0 +1,45 @@
+//! Shared helpers for the integration tests (included with `mod common;`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// `assets/media` at the workspace root.
+pub fn media() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/media")
+}
+
+/// A fresh, unique, empty temporary directory (removed by [`TempDir`]'s `Drop`).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "cosmotok-data-{tag}-{}-{nanos}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Frame `t` of `f` as raw RGB bytes.
+pub fn frame_bytes(f: &cosmotok_data::Frames, t: usize) -> Vec<u8> {
+    f.to_rgb8(t).into_raw()
+}
