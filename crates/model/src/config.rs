@@ -292,10 +292,10 @@ impl TokenizerConfig {
     pub fn check_input(&self, frames: usize, height: usize, width: usize) -> Result<(), ConfigError> {
         let s = self.spatial_compression;
         if height % s != 0 || height == 0 {
-            return Err(bad("input height", height, format!("a positive multiple of the spatial compression {s} (use padding)")));
+            return Err(bad("input height", height, format!("a positive multiple of the spatial compression {s})")));
         }
         if width % s != 0 || width == 0 {
-            return Err(bad("input width", width, format!("a positive multiple of the spatial compression {s} (use padding)")));
+            return Err(bad("input width", width, format!("a positive multiple of the spatial compression {s})")));
         }
         if self.is_video() {
             let t = self.temporal_compression;

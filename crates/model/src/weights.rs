@@ -23,15 +23,20 @@ pub const CONFIG_METADATA_KEY: &str = "cosmotok_config";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Io {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     #[error("`{path}` is not a safetensors file: {reason}")]
     Format { path: PathBuf, reason: String },
     #[error("`{path}`: {source}")]
-    Infer { path: PathBuf, source: InferError },
+    Infer {
+        path: PathBuf,
+        #[source]
+        source: InferError,
+    },
     #[error("`{path}`: invalid config: {source}")]
     Config {
         path: PathBuf,
