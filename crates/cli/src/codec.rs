@@ -53,14 +53,24 @@ pub struct CodecArgs {
 
 pub fn load_model(args: &ModelArgs) -> Result<(Tokenizer, Device)> {
     let device = crate::device::parse(&args.device)?;
-    let config = args.config.as_deref().map(crate::config_arg::resolve).transpose()?;
+    let config = args
+        .config
+        .as_deref()
+        .map(crate::config_arg::resolve)
+        .transpose()?;
     let (model, report) = load(&args.checkpoint, config, &device)?;
     if !report.unexpected.is_empty() {
         eprintln!(
             "warning: {} key(s) of `{}` were not used: {}",
             report.unexpected.len(),
             args.checkpoint.display(),
-            report.unexpected.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+            report
+                .unexpected
+                .iter()
+                .take(8)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok((model, device))
@@ -78,12 +88,23 @@ fn read_input(args: &CodecArgs, device: &Device) -> Result<(Tensor<5>, bool, Opt
         let (shape5, four) = match shape.len() {
             4 => ([shape[0], shape[1], 1, shape[2], shape[3]], true),
             5 => ([shape[0], shape[1], shape[2], shape[3], shape[4]], false),
-            _ => bail!("`{}`: tensor `input` has shape {shape:?}, expected [B,3,H,W] or [B,3,T,H,W]", args.input.display()),
+            _ => bail!(
+                "`{}`: tensor `input` has shape {shape:?}, expected [B,3,H,W] or [B,3,T,H,W]",
+                args.input.display()
+            ),
         };
         if shape5[1] != 3 {
-            bail!("`{}`: tensor `input` has {} channels, expected 3 (RGB)", args.input.display(), shape5[1]);
+            bail!(
+                "`{}`: tensor `input` has {} channels, expected 3 (RGB)",
+                args.input.display(),
+                shape5[1]
+            );
         }
-        Ok((Tensor::from_data(TensorData::new(v, shape5), device), four, None))
+        Ok((
+            Tensor::from_data(TensorData::new(v, shape5), device),
+            four,
+            None,
+        ))
     } else {
         let fr = cosmotok_data::read_any(&args.input, args.start, args.frames)?;
         let [c, t, h, w] = fr.shape();
@@ -93,7 +114,12 @@ fn read_input(args: &CodecArgs, device: &Device) -> Result<(Tensor<5>, bool, Opt
 }
 
 /// Pads to the length/size rules; returns the padded input and the crop to undo it.
-fn pad_input(model: &Tokenizer, x: Tensor<5>, pad: bool, what: &Path) -> Result<(Tensor<5>, [usize; 5])> {
+fn pad_input(
+    model: &Tokenizer,
+    x: Tensor<5>,
+    pad: bool,
+    what: &Path,
+) -> Result<(Tensor<5>, [usize; 5])> {
     let cfg = model.config();
     let dims = x.dims();
     let [_, _, t, h, w] = dims;
@@ -106,7 +132,10 @@ fn pad_input(model: &Tokenizer, x: Tensor<5>, pad: bool, what: &Path) -> Result<
     }
     let s = cfg.spatial_compression;
     let (ph, pw) = (h.div_ceil(s) * s - h, w.div_ceil(s) * s - w);
-    let x = x.pad((pw / 2, pw - pw / 2, ph / 2, ph - ph / 2), PadMode::Constant(0.0));
+    let x = x.pad(
+        (pw / 2, pw - pw / 2, ph / 2, ph - ph / 2),
+        PadMode::Constant(0.0),
+    );
     let x = if cfg.is_video() {
         let tc = cfg.temporal_compression;
         let t_target = 1 + (t.saturating_sub(1)).div_ceil(tc) * tc;
@@ -148,17 +177,31 @@ fn write_latents(out: &mut Outputs, enc: &cosmotok_model::Encoded, four: bool) {
 fn write_media(path: &Path, recon: Tensor<5>, fps: Option<f64>) -> Result<()> {
     let [b, c, t, h, w] = recon.dims();
     if b != 1 {
-        bail!("`{}`: media output takes one sample, the batch has {b}; use a .safetensors output", path.display());
+        bail!(
+            "`{}`: media output takes one sample, the batch has {b}; use a .safetensors output",
+            path.display()
+        );
     }
     let (v, _) = to_f32(recon.reshape([c, t, h, w]));
-    let frames = Frames { data: v, frames: t, height: h, width: w, fps };
+    let frames = Frames {
+        data: v,
+        frames: t,
+        height: h,
+        width: w,
+        fps,
+    };
     cosmotok_data::write_any(path, &frames)
 }
 
 /// PSNR over the whole clip on uint8-quantised values (TokenBench formula, spec §11).
 pub fn psnr_u8(a: &[f32], b: &[f32]) -> f64 {
     let q = |x: f32| (((x.clamp(-1.0, 1.0) + 1.0) / 2.0) * 255.0 + 0.5).floor() as f64;
-    let mse = a.iter().zip(b).map(|(x, y)| (q(*x) - q(*y)).powi(2)).sum::<f64>() / a.len() as f64;
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (q(*x) - q(*y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
     20.0 * (255.0 / (mse.sqrt() + 1e-8)).log10()
 }
 
@@ -170,10 +213,17 @@ pub fn encode(args: &CodecArgs) -> Result<()> {
     let mut out = Outputs::default();
     write_latents(&mut out, &enc, four);
     if !is_tensor_file(&args.output) {
-        bail!("`{}`: encode writes a .safetensors file", args.output.display());
+        bail!(
+            "`{}`: encode writes a .safetensors file",
+            args.output.display()
+        );
     }
     out.write(&args.output)?;
-    eprintln!("latent {:?} -> {}", enc.latent.dims(), args.output.display());
+    eprintln!(
+        "latent {:?} -> {}",
+        enc.latent.dims(),
+        args.output.display()
+    );
     Ok(())
 }
 
@@ -192,27 +242,52 @@ pub fn decode(args: &CodecArgs) -> Result<()> {
         let (v, s) = f.int("indices")?;
         let four = s.len() == 3;
         if model.fsq().is_none() {
-            bail!("`{}` holds `indices`, but the model is continuous", args.input.display());
+            bail!(
+                "`{}` holds `indices`, but the model is continuous",
+                args.input.display()
+            );
         }
-        let s4 = if four { vec![s[0], 1, s[1], s[2]] } else { s.clone() };
+        let s4 = if four {
+            vec![s[0], 1, s[1], s[2]]
+        } else {
+            s.clone()
+        };
         if s4.len() != 4 {
-            bail!("`{}`: `indices` has shape {s:?}, expected [B,h,w] or [B,T,h,w]", args.input.display());
+            bail!(
+                "`{}`: `indices` has shape {s:?}, expected [B,h,w] or [B,T,h,w]",
+                args.input.display()
+            );
         }
-        let idx = Tensor::<4, Int>::from_data(TensorData::new(v, [s4[0], s4[1], s4[2], s4[3]]), &device);
+        let idx =
+            Tensor::<4, Int>::from_data(TensorData::new(v, [s4[0], s4[1], s4[2], s4[3]]), &device);
         (model.indices_to_codes(idx).expect("discrete"), four)
     } else {
         let name = if f.has("latent") { "latent" } else { "codes" };
         let (v, s) = f.float(name)?;
         let four = s.len() == 4;
         if !(four || s.len() == 5) || (four && video) {
-            bail!("`{}`: `{name}` has shape {s:?}, expected [B,L,T,h,w]{}", args.input.display(), if video { "" } else { " or [B,L,h,w]" });
+            bail!(
+                "`{}`: `{name}` has shape {s:?}, expected [B,L,T,h,w]{}",
+                args.input.display(),
+                if video { "" } else { " or [B,L,h,w]" }
+            );
         }
         let s5 = as5(&s, four);
-        (Tensor::<5>::from_data(TensorData::new(v, [s5[0], s5[1], s5[2], s5[3], s5[4]]), &device), four)
+        (
+            Tensor::<5>::from_data(
+                TensorData::new(v, [s5[0], s5[1], s5[2], s5[3], s5[4]]),
+                &device,
+            ),
+            four,
+        )
     };
     let want = model.config().latent_channels;
     if latent.dims()[1] != want {
-        bail!("`{}`: latent has {} channels, the model expects {want}", args.input.display(), latent.dims()[1]);
+        bail!(
+            "`{}`: latent has {} channels, the model expects {want}",
+            args.input.display(),
+            latent.dims()[1]
+        );
     }
     let recon = model.decode(latent);
     if is_tensor_file(&args.output) {
@@ -251,8 +326,13 @@ pub fn reconstruct(args: &CodecArgs) -> Result<()> {
         out.float("reconstruction", &rv, &rs);
         out.write(&args.output)?;
     } else {
-        write_media(&args.output, recon, fps).with_context(|| format!("writing `{}`", args.output.display()))?;
+        write_media(&args.output, recon, fps)
+            .with_context(|| format!("writing `{}`", args.output.display()))?;
     }
-    println!("input {shown:?} latent {:?} PSNR {psnr:.2} dB -> {}", enc.latent.dims(), args.output.display());
+    println!(
+        "input {shown:?} latent {:?} PSNR {psnr:.2} dB -> {}",
+        enc.latent.dims(),
+        args.output.display()
+    );
     Ok(())
 }

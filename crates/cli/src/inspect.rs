@@ -51,7 +51,10 @@ pub fn describe(cfg: &TokenizerConfig) -> String {
         s += &format!(", levels {:?}", cfg.levels);
     }
     if cfg.is_video() {
-        s += &format!(", sampler convs {:?}, legacy_mode {}", cfg.sampler_convs, cfg.legacy_mode);
+        s += &format!(
+            ", sampler convs {:?}, legacy_mode {}",
+            cfg.sampler_convs, cfg.legacy_mode
+        );
     }
     s
 }
@@ -59,7 +62,11 @@ pub fn describe(cfg: &TokenizerConfig) -> String {
 pub fn run(args: &InspectArgs) -> Result<()> {
     let h = Header::read(&args.checkpoint)?;
     println!("file: {}", args.checkpoint.display());
-    let given = args.config.as_deref().map(crate::config_arg::resolve).transpose()?;
+    let given = args
+        .config
+        .as_deref()
+        .map(crate::config_arg::resolve)
+        .transpose()?;
     let source = if given.is_some() {
         "--config"
     } else if h.stored_config().is_some() {
@@ -76,7 +83,11 @@ pub fn run(args: &InspectArgs) -> Result<()> {
                 Some((p, false)) => println!(
                     "preset: {} structure, custom size ({})",
                     presets::short_name(&cfg),
-                    matches.iter().map(|(p, _)| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    matches
+                        .iter()
+                        .map(|(p, _)| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                         + if p.name.is_empty() { "" } else { "" }
                 ),
                 None => println!("preset: none ({} custom)", presets::short_name(&cfg)),
@@ -84,7 +95,10 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         }
         Err(e) => println!("architecture: unresolved: {e}"),
     }
-    let (enc, dec) = (count(&h, "encoder.") + count(&h, "quant_conv."), count(&h, "decoder.") + count(&h, "post_quant_conv."));
+    let (enc, dec) = (
+        count(&h, "encoder.") + count(&h, "quant_conv."),
+        count(&h, "decoder.") + count(&h, "post_quant_conv."),
+    );
     println!(
         "parameters: {} total = encoder+quant_conv {} + decoder+post_quant_conv {}",
         enc + dec,
@@ -103,13 +117,19 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             buffers += 1;
             continue;
         }
-        *groups.entry(k.split('.').next().unwrap_or("").to_string()).or_default() += 1;
+        *groups
+            .entry(k.split('.').next().unwrap_or("").to_string())
+            .or_default() += 1;
         *dtypes.entry(t.dtype.clone()).or_default() += 1;
     }
     println!(
         "keys: {} learned ({}), dtypes {:?}; {buffers} non-learned buffers ignored; {refs} reference tensors (ref.*)",
         groups.values().sum::<usize>(),
-        groups.iter().map(|(g, n)| format!("{g} {n}")).collect::<Vec<_>>().join(", "),
+        groups
+            .iter()
+            .map(|(g, n)| format!("{g} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         dtypes
     );
     Ok(())

@@ -9,7 +9,11 @@ mod tensor_io;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "cosmotok", version, about = "Cosmos causal wavelet tokenizers in Rust (Burn)")]
+#[command(
+    name = "cosmotok",
+    version,
+    about = "Cosmos causal wavelet tokenizers in Rust (Burn)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

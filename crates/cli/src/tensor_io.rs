@@ -14,7 +14,8 @@ pub struct TensorFile {
 
 impl TensorFile {
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
         SafeTensors::deserialize(&bytes)
             .with_context(|| format!("`{}` is not a safetensors file", path.display()))?;
         Ok(Self {
@@ -47,10 +48,22 @@ impl TensorFile {
         })?;
         let d = t.data();
         let v: Vec<f32> = match t.dtype() {
-            Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-            Dtype::BF16 => d.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            Dtype::F16 => d.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            other => bail!("`{}`: tensor `{name}` has dtype {other:?}, expected f32, bf16 or f16", self.path),
+            Dtype::F32 => d
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            Dtype::BF16 => d
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::F16 => d
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => bail!(
+                "`{}`: tensor `{name}` has dtype {other:?}, expected f32, bf16 or f16",
+                self.path
+            ),
         };
         Ok((v, t.shape().to_vec()))
     }
@@ -63,9 +76,18 @@ impl TensorFile {
             .map_err(|_| anyhow::anyhow!("`{}` has no tensor named `{name}`", self.path))?;
         let d = t.data();
         let v = match t.dtype() {
-            Dtype::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect(),
-            Dtype::I64 => d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(),
-            other => bail!("`{}`: tensor `{name}` has dtype {other:?}, expected i32 or i64", self.path),
+            Dtype::I32 => d
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+                .collect(),
+            Dtype::I64 => d
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            other => bail!(
+                "`{}`: tensor `{name}` has dtype {other:?}, expected i32 or i64",
+                self.path
+            ),
         };
         Ok((v, t.shape().to_vec()))
     }
@@ -80,12 +102,17 @@ pub struct Outputs {
 impl Outputs {
     pub fn float(&mut self, name: &str, values: &[f32], shape: &[usize]) {
         let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.entries.push((name.into(), shape.to_vec(), bytes, Dtype::F32));
+        self.entries
+            .push((name.into(), shape.to_vec(), bytes, Dtype::F32));
     }
 
     pub fn int32(&mut self, name: &str, values: &[i64], shape: &[usize]) {
-        let bytes = values.iter().flat_map(|x| (*x as i32).to_le_bytes()).collect();
-        self.entries.push((name.into(), shape.to_vec(), bytes, Dtype::I32));
+        let bytes = values
+            .iter()
+            .flat_map(|x| (*x as i32).to_le_bytes())
+            .collect();
+        self.entries
+            .push((name.into(), shape.to_vec(), bytes, Dtype::I32));
     }
 
     /// Writes atomically (temp file, then rename).
@@ -96,21 +123,36 @@ impl Outputs {
             .map(|(n, s, b, d)| Ok((n.clone(), TensorView::new(*d, s.clone(), b)?)))
             .collect::<Result<_, safetensors::SafeTensorError>>()?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
         }
         let tmp = path.with_extension("safetensors.tmp");
-        serialize_to_file(views, None, &tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
+        serialize_to_file(views, None, &tmp)
+            .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
         Ok(())
     }
 }
 
 pub fn to_f32<const D: usize>(t: Tensor<D>) -> (Vec<f32>, Vec<usize>) {
     let shape = t.dims().to_vec();
-    (t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32"), shape)
+    (
+        t.into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32"),
+        shape,
+    )
 }
 
 pub fn to_i64<const D: usize>(t: Tensor<D, Int>) -> (Vec<i64>, Vec<usize>) {
     let shape = t.dims().to_vec();
-    (t.into_data().convert::<i64>().try_to_vec::<i64>().expect("i64"), shape)
+    (
+        t.into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("i64"),
+        shape,
+    )
 }

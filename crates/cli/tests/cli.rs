@@ -11,7 +11,11 @@ fn root() -> PathBuf {
 }
 
 fn fx(rel: &str) -> String {
-    root().join("tests/fixtures").join(rel).display().to_string()
+    root()
+        .join("tests/fixtures")
+        .join(rel)
+        .display()
+        .to_string()
 }
 
 fn media(rel: &str) -> String {
@@ -25,8 +29,12 @@ fn tmp(name: &str) -> String {
 }
 
 fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cosmotok")).args(args).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let out = Command::new(env!("CARGO_BIN_EXE_cosmotok"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -39,20 +47,34 @@ fn ok(args: &[&str]) -> String {
 fn f32s(path: &str, name: &str) -> (Vec<f32>, Vec<usize>) {
     let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let t = st.tensor(name).unwrap_or_else(|_| panic!("{path}: no {name}"));
-    (t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(), t.shape().to_vec())
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("{path}: no {name}"));
+    (
+        t.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        t.shape().to_vec(),
+    )
 }
 
 fn i32s(path: &str, name: &str) -> Vec<i32> {
     let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let t = st.tensor(name).unwrap();
-    t.data().chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect()
+    t.data()
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Writes the fixture's `ref.input` as a tensor file with the name `input`.
@@ -62,13 +84,25 @@ fn input_file(name: &str) -> String {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s, &bytes).unwrap();
     let out = tmp(&format!("{name}-input.safetensors"));
-    safetensors::serialize_to_file(vec![("input".to_string(), view)], None, std::path::Path::new(&out)).unwrap();
+    safetensors::serialize_to_file(
+        vec![("input".to_string(), view)],
+        None,
+        std::path::Path::new(&out),
+    )
+    .unwrap();
     out
 }
 
 #[test]
 fn inspect_names_every_fixture() {
-    for name in ["CI8x8", "DI8x8", "CV4x8x8", "CV8x8x8", "DV4x8x8", "DV8x16x16"] {
+    for name in [
+        "CI8x8",
+        "DI8x8",
+        "CV4x8x8",
+        "CV8x8x8",
+        "DV4x8x8",
+        "DV8x16x16",
+    ] {
         let ckpt = fx(&format!("parity/{name}.safetensors"));
         let cfg = fx(&format!("parity/{name}.json"));
         let video = name.contains('V');
@@ -80,7 +114,10 @@ fn inspect_names_every_fixture() {
         } else {
             ok(&["inspect", &ckpt])
         };
-        let preset_line = text.lines().find(|l| l.starts_with("preset:")).unwrap_or_else(|| panic!("{text}"));
+        let preset_line = text
+            .lines()
+            .find(|l| l.starts_with("preset:"))
+            .unwrap_or_else(|| panic!("{text}"));
         assert!(preset_line.contains(name), "{name}: {preset_line}");
         assert!(text.contains("parameters:"), "{text}");
     }
@@ -91,7 +128,17 @@ fn reconstruct_tensors_matches_the_official_outputs() {
     for name in ["CV8x8x8", "DV4x8x8", "DI8x8"] {
         let ckpt = fx(&format!("parity/{name}.safetensors"));
         let out = tmp(&format!("{name}-out.safetensors"));
-        ok(&["reconstruct", "--checkpoint", &ckpt, "--config", &fx(&format!("parity/{name}.json")), "--input", &input_file(name), "--output", &out]);
+        ok(&[
+            "reconstruct",
+            "--checkpoint",
+            &ckpt,
+            "--config",
+            &fx(&format!("parity/{name}.json")),
+            "--input",
+            &input_file(name),
+            "--output",
+            &out,
+        ]);
         let (rec, shape) = f32s(&out, "reconstruction");
         let (want, want_shape) = f32s(&ckpt, "ref.reconstruction");
         assert_eq!(shape, want_shape);
@@ -112,10 +159,33 @@ fn encode_then_decode_equals_reconstruct() {
         let cfg = fx(&format!("parity/{name}.json"));
         let lat = tmp(&format!("{name}-latent.safetensors"));
         let rec = tmp(&format!("{name}-rec.safetensors"));
-        ok(&["encode", "--checkpoint", &ckpt, "--config", &cfg, "--input", &input_file(name), "--output", &lat]);
-        ok(&["decode", "--checkpoint", &ckpt, "--config", &cfg, "--input", &lat, "--output", &rec]);
+        ok(&[
+            "encode",
+            "--checkpoint",
+            &ckpt,
+            "--config",
+            &cfg,
+            "--input",
+            &input_file(name),
+            "--output",
+            &lat,
+        ]);
+        ok(&[
+            "decode",
+            "--checkpoint",
+            &ckpt,
+            "--config",
+            &cfg,
+            "--input",
+            &lat,
+            "--output",
+            &rec,
+        ]);
         let (got, _) = f32s(&rec, "reconstruction");
-        assert!(max_diff(&got, &f32s(&ckpt, "ref.reconstruction").0) <= 1e-4, "{name}");
+        assert!(
+            max_diff(&got, &f32s(&ckpt, "ref.reconstruction").0) <= 1e-4,
+            "{name}"
+        );
     }
 }
 
@@ -123,11 +193,33 @@ fn encode_then_decode_equals_reconstruct() {
 fn bad_inputs_get_clear_errors() {
     let ckpt = fx("parity/CI8x8.safetensors");
     // A tensor file without `input`.
-    let (success, text) = run(&["encode", "--checkpoint", &ckpt, "--input", &ckpt, "--output", &tmp("x.safetensors")]);
-    assert!(!success && text.contains("no tensor named `input`"), "{text}");
+    let (success, text) = run(&[
+        "encode",
+        "--checkpoint",
+        &ckpt,
+        "--input",
+        &ckpt,
+        "--output",
+        &tmp("x.safetensors"),
+    ]);
+    assert!(
+        !success && text.contains("no tensor named `input`"),
+        "{text}"
+    );
     // A size that breaks the rules, without --pad.
-    let (success, text) = run(&["reconstruct", "--checkpoint", &ckpt, "--input", &media("images/chelsea.png"), "--output", &tmp("c.png")]);
-    assert!(!success && text.contains("--pad") && text.contains("chelsea.png"), "{text}");
+    let (success, text) = run(&[
+        "reconstruct",
+        "--checkpoint",
+        &ckpt,
+        "--input",
+        &media("images/chelsea.png"),
+        "--output",
+        &tmp("c.png"),
+    ]);
+    assert!(
+        !success && text.contains("--pad") && text.contains("chelsea.png"),
+        "{text}"
+    );
     // An unknown preset.
     let (success, text) = run(&["inspect", &ckpt, "--config", "Cosmos-9-Nope"]);
     assert!(!success && text.contains("Cosmos-9-Nope"), "{text}");
@@ -137,17 +229,49 @@ fn bad_inputs_get_clear_errors() {
 fn reconstruct_a_real_image() {
     let ckpt = fx("parity/CI8x8.safetensors");
     let out = tmp("chelsea-rec.png");
-    let text = ok(&["reconstruct", "--checkpoint", &ckpt, "--input", &media("images/chelsea.png"), "--output", &out, "--pad"]);
+    let text = ok(&[
+        "reconstruct",
+        "--checkpoint",
+        &ckpt,
+        "--input",
+        &media("images/chelsea.png"),
+        "--output",
+        &out,
+        "--pad",
+    ]);
     assert!(text.contains("PSNR"), "{text}");
     let a = image::open(media("images/chelsea.png")).unwrap();
     let b = image::open(&out).unwrap();
-    assert_eq!((a.width(), a.height()), (b.width(), b.height()), "crop back to the input size");
+    assert_eq!(
+        (a.width(), a.height()),
+        (b.width(), b.height()),
+        "crop back to the input size"
+    );
     // An image through a video tokenizer (1-frame clip) and through encode to a tensor.
     let lat = tmp("astronaut-latent.safetensors");
-    ok(&["encode", "--checkpoint", &fx("parity/CV8x8x8.safetensors"), "--config", &fx("parity/CV8x8x8.json"), "--input", &media("images/astronaut.png"), "--output", &lat]);
+    ok(&[
+        "encode",
+        "--checkpoint",
+        &fx("parity/CV8x8x8.safetensors"),
+        "--config",
+        &fx("parity/CV8x8x8.json"),
+        "--input",
+        &media("images/astronaut.png"),
+        "--output",
+        &lat,
+    ]);
     let (_, shape) = f32s(&lat, "latent");
     let img = image::open(media("images/astronaut.png")).unwrap();
-    assert_eq!(shape, vec![1, 16, 1, img.height() as usize / 8, img.width() as usize / 8]);
+    assert_eq!(
+        shape,
+        vec![
+            1,
+            16,
+            1,
+            img.height() as usize / 8,
+            img.width() as usize / 8
+        ]
+    );
 }
 
 #[cfg(feature = "video")]
@@ -156,13 +280,39 @@ fn reconstruct_a_real_video_clip() {
     let ckpt = fx("parity/CV4x8x8.safetensors");
     let cfg = fx("parity/CV4x8x8.json");
     let out = tmp("vtest-rec.mp4");
-    let text = ok(&["reconstruct", "--checkpoint", &ckpt, "--config", &cfg, "--input", &media("videos/vtest.mp4"), "--frames", "17", "--output", &out, "--pad"]);
+    let text = ok(&[
+        "reconstruct",
+        "--checkpoint",
+        &ckpt,
+        "--config",
+        &cfg,
+        "--input",
+        &media("videos/vtest.mp4"),
+        "--frames",
+        "17",
+        "--output",
+        &out,
+        "--pad",
+    ]);
     assert!(text.contains("PSNR"), "{text}");
     let (frames, _, _, _) = cosmotok_data::probe_video(std::path::Path::new(&out)).unwrap();
     assert_eq!(frames, 17);
     // Frame folders work the same way.
     let lat = tmp("episode-latent.safetensors");
-    ok(&["encode", "--checkpoint", &ckpt, "--config", &cfg, "--input", &media("frames/episode_000"), "--frames", "9", "--output", &lat, "--pad"]);
+    ok(&[
+        "encode",
+        "--checkpoint",
+        &ckpt,
+        "--config",
+        &cfg,
+        "--input",
+        &media("frames/episode_000"),
+        "--frames",
+        "9",
+        "--output",
+        &lat,
+        "--pad",
+    ]);
     let (_, shape) = f32s(&lat, "latent");
     assert_eq!(shape[2], 3, "9 frames -> 1 + 8/4 latent frames");
 }

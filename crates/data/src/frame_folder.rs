@@ -43,15 +43,22 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
 }
 
 fn trim_zeros(digits: &[u8]) -> &[u8] {
-    let start = digits.iter().position(|&d| d != b'0').unwrap_or(digits.len());
+    let start = digits
+        .iter()
+        .position(|&d| d != b'0')
+        .unwrap_or(digits.len());
     &digits[start..]
 }
 
 /// The image files (by extension, see [`is_image_path`]) directly inside `dir`, in natural sort
 /// order of their file names. Hidden files (`.name`) are skipped.
 pub fn list_image_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| anyhow!("{}: cannot list directory (expected a frame folder): {e}", shown(dir)))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        anyhow!(
+            "{}: cannot list directory (expected a frame folder): {e}",
+            shown(dir)
+        )
+    })?;
     let mut files = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| anyhow!("{}: cannot list directory: {e}", shown(dir)))?;
@@ -74,25 +81,28 @@ pub fn list_image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn read_frame_folder(dir: &Path, start: usize, count: Option<usize>) -> Result<Frames> {
     let files = list_image_files(dir)?;
     if files.is_empty() {
-        bail!("{}: no image files found (expected .png, .jpg, .jpeg, .webp or .bmp files)", shown(dir));
+        bail!(
+            "{}: no image files found (expected .png, .jpg, .jpeg, .webp or .bmp files)",
+            shown(dir)
+        );
     }
     let end = checked_range(dir, files.len(), start, count, "image files")?;
     let mut images = Vec::with_capacity(end - start);
     for path in &files[start..end] {
         let img = decode_rgb8(path)?;
-        if let Some(first) = images.first().map(image::RgbImage::dimensions) {
-            if img.dimensions() != first {
-                bail!(
-                    "{}: image is {}x{} (WxH) but {} is {}x{}; all frames of {} must have the same size",
-                    shown(path),
-                    img.width(),
-                    img.height(),
-                    shown(&files[start]),
-                    first.0,
-                    first.1,
-                    shown(dir)
-                );
-            }
+        if let Some(first) = images.first().map(image::RgbImage::dimensions)
+            && img.dimensions() != first
+        {
+            bail!(
+                "{}: image is {}x{} (WxH) but {} is {}x{}; all frames of {} must have the same size",
+                shown(path),
+                img.width(),
+                img.height(),
+                shown(&files[start]),
+                first.0,
+                first.1,
+                shown(dir)
+            );
         }
         images.push(img);
     }
@@ -108,10 +118,13 @@ pub(crate) fn checked_range(
     what: &str,
 ) -> Result<usize> {
     if count == Some(0) {
-        bail!("{}: asked for 0 frames (count must be at least 1)", shown(path));
+        bail!(
+            "{}: asked for 0 frames (count must be at least 1)",
+            shown(path)
+        );
     }
     let end = match count {
-        Some(c) => start.checked_add(c).unwrap_or(usize::MAX),
+        Some(c) => start.saturating_add(c),
         None => available,
     };
     if start >= available || end > available {
@@ -127,7 +140,9 @@ pub(crate) fn checked_range(
 /// Writes every frame as `dir/frame_00000.png`, `dir/frame_00001.png`, ... (creating `dir`).
 /// Existing files are overwritten; other files in `dir` are left alone.
 pub fn write_frame_folder(dir: &Path, frames: &Frames) -> Result<()> {
-    frames.check_consistent().map_err(|e| anyhow!("{}: {e}", shown(dir)))?;
+    frames
+        .check_consistent()
+        .map_err(|e| anyhow!("{}: {e}", shown(dir)))?;
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow!("{}: cannot create frame folder: {e}", shown(dir)))?;
     for t in 0..frames.frames {
@@ -146,8 +161,23 @@ mod tests {
 
     #[test]
     fn natural_order() {
-        let mut v = vec!["frame_10.png", "frame_2.png", "frame_1.png", "a.png", "frame_02.png"];
+        let mut v = vec![
+            "frame_10.png",
+            "frame_2.png",
+            "frame_1.png",
+            "a.png",
+            "frame_02.png",
+        ];
         v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["a.png", "frame_1.png", "frame_02.png", "frame_2.png", "frame_10.png"]);
+        assert_eq!(
+            v,
+            [
+                "a.png",
+                "frame_1.png",
+                "frame_02.png",
+                "frame_2.png",
+                "frame_10.png"
+            ]
+        );
     }
 }

@@ -60,7 +60,13 @@ impl Frames {
                 }
             }
         }
-        Ok(Frames { data, frames: n, height: h, width: w, fps })
+        Ok(Frames {
+            data,
+            frames: n,
+            height: h,
+            width: w,
+            fps,
+        })
     }
 
     /// Frame `t` as an 8-bit RGB image (values clamped to `[-1, 1]`, then
@@ -68,7 +74,11 @@ impl Frames {
     ///
     /// Panics if `t >= self.frames`.
     pub fn to_rgb8(&self, t: usize) -> RgbImage {
-        assert!(t < self.frames, "frame {t} out of range (T = {})", self.frames);
+        assert!(
+            t < self.frames,
+            "frame {t} out of range (T = {})",
+            self.frames
+        );
         let (n, plane) = (self.frames, self.height * self.width);
         let mut raw = vec![0u8; 3 * plane];
         for c in 0..3 {
@@ -100,7 +110,12 @@ impl Frames {
             );
         }
         if self.frames == 0 || self.height == 0 || self.width == 0 {
-            bail!("Frames: empty shape [3, {}, {}, {}]", self.frames, self.height, self.width);
+            bail!(
+                "Frames: empty shape [3, {}, {}, {}]",
+                self.frames,
+                self.height,
+                self.width
+            );
         }
         Ok(())
     }

@@ -32,7 +32,9 @@ pub(crate) fn decode_rgb8(path: &Path) -> Result<image::RgbImage> {
 /// Writes frame `t` of `frames` as an image; the format follows the extension (`png`, `jpg` /
 /// `jpeg`, `webp` (lossless), `bmp`).
 pub fn write_image(path: &Path, frames: &Frames, t: usize) -> Result<()> {
-    frames.check_consistent().map_err(|e| anyhow!("{}: {e}", shown(path)))?;
+    frames
+        .check_consistent()
+        .map_err(|e| anyhow!("{}: {e}", shown(path)))?;
     if t >= frames.frames {
         bail!(
             "{}: cannot write frame {t}: the input has only {} frame(s)",

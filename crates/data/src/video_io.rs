@@ -8,18 +8,20 @@
 //! (first frame after the seek must be a keyframe at or before `start`, timestamps must map to
 //! consecutive frame indices at the stream's frame rate). If any check fails, the range is
 //! decoded from the start of the file instead, so results never depend on seek accuracy.
+//! Known limitation: on the bundled H.264 clips (B-frames) the check usually fails because the
+//! first B-frame after a seek back to a keyframe is not output, so those reads fall back to the
+//! linear decode (correct, but O(start) decode work); see the tests in `tests/video.rs`.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{Result, anyhow, bail};
 use image::RgbImage;
+use video_rs::Decoder;
 use video_rs::decode::DecoderSplit;
-use video_rs::encode::{Encoder, Settings};
 use video_rs::ffmpeg::format::Pixel;
 use video_rs::frame::RawFrame;
 use video_rs::io::Reader;
-use video_rs::{Decoder, Options};
 
 use crate::frame_folder::checked_range;
 use crate::{Frames, shown};
@@ -49,15 +51,27 @@ impl Source {
             bail!("{}: no such video file", shown(path));
         }
         let decoder = Decoder::new(path).map_err(|e| {
-            anyhow!("{}: cannot open video (expected a readable video file with a video stream): {e}", shown(path))
+            anyhow!(
+                "{}: cannot open video (expected a readable video file with a video stream): {e}",
+                shown(path)
+            )
         })?;
         let size = decoder.size_out();
         let (split, reader, stream) = decoder.into_parts();
-        Ok(Source { split, reader, stream, draining: false, size })
+        Ok(Source {
+            split,
+            reader,
+            stream,
+            draining: false,
+            size,
+        })
     }
 
     fn av_stream(&self) -> video_rs::ffmpeg::format::stream::Stream<'_> {
-        self.reader.input.stream(self.stream).expect("stream index from the reader")
+        self.reader
+            .input
+            .stream(self.stream)
+            .expect("stream index from the reader")
     }
 
     /// Next decoded frame (RGB24) or `None` at the end of the stream.
@@ -95,7 +109,8 @@ impl Source {
 }
 
 fn rational(r: video_rs::ffmpeg::Rational) -> Option<f64> {
-    (r.numerator() > 0 && r.denominator() > 0).then(|| r.numerator() as f64 / r.denominator() as f64)
+    (r.numerator() > 0 && r.denominator() > 0)
+        .then(|| r.numerator() as f64 / r.denominator() as f64)
 }
 
 /// An RGB24 frame (rows possibly padded to `stride`) as an [`RgbImage`].
@@ -113,15 +128,14 @@ fn to_image(frame: &RawFrame) -> RgbImage {
 /// Frame count, height, width and frame rate of the best video stream of `path`.
 ///
 /// The count is the container's frame count when it stores one (MP4/MOV, AVI), otherwise the
-/// number of video packets (MPEG-PS, Matroska, ...). The frame rate is the average frame rate,
-/// or the base frame rate when the average is unknown.
+/// number of video packets (MPEG-PS, Matroska, ...). The frame rate is the stream's base frame
+/// rate (`r_frame_rate`), or the average frame rate when that is unknown.
 pub fn probe_video(path: &Path) -> Result<(usize, usize, usize, f64)> {
     let mut src = Source::open(path)?;
     let (w, h) = src.size;
     let st = src.av_stream();
-    let fps = rational(st.avg_frame_rate())
-        .or_else(|| rational(st.rate()))
-        .ok_or_else(|| anyhow!("{}: video stream has no frame rate", shown(path)))?;
+    let fps =
+        fps_of(&st).ok_or_else(|| anyhow!("{}: video stream has no frame rate", shown(path)))?;
     let mut frames = st.frames().max(0) as usize;
     if frames == 0 {
         loop {
@@ -153,8 +167,15 @@ pub fn read_video(path: &Path, start: usize, count: Option<usize>) -> Result<Fra
 }
 
 fn stream_fps(src: &Source) -> Option<f64> {
-    let st = src.av_stream();
-    rational(st.avg_frame_rate()).or_else(|| rational(st.rate()))
+    fps_of(&src.av_stream())
+}
+
+/// The stream's base frame rate (`r_frame_rate`, what `ffprobe` and `video-rs` report as the
+/// frame rate), falling back to the average frame rate. The base rate is preferred because the
+/// average is `frames / duration`, which is off when a muxer stores no duration for the last
+/// frame (as happens for files written by `video-rs`).
+fn fps_of(st: &video_rs::ffmpeg::format::stream::Stream<'_>) -> Option<f64> {
+    rational(st.rate()).or_else(|| rational(st.avg_frame_rate()))
 }
 
 fn range_text(start: usize, end: Option<usize>) -> String {
@@ -175,14 +196,20 @@ fn decode_linear(
     let mut images = Vec::new();
     let mut index = 0usize;
     while end.is_none_or(|e| index < e) {
-        let Some(frame) = src.next_frame(path)? else { break };
+        let Some(frame) = src.next_frame(path)? else {
+            break;
+        };
         if index >= start {
             images.push(to_image(&frame));
         }
         index += 1;
     }
     if images.is_empty() || end.is_some_and(|e| index < e) {
-        bail!("{}: has {index} frames, asked for {}", shown(path), range_text(start, end));
+        bail!(
+            "{}: has {index} frames, asked for {}",
+            shown(path),
+            range_text(start, end)
+        );
     }
     Ok((images, fps))
 }
@@ -251,9 +278,14 @@ fn decode_seek(
 /// Writes `frames` as an H.264 (libx264 when available) yuv420p video at `fps`; the container
 /// follows the extension (`.mp4` recommended; `.mov` and `.mkv` work too). `H` and `W` must be
 /// even. Quality: x264 `preset=medium`, `crf=18`.
+///
+/// Implemented on `video_rs::ffmpeg` (ffmpeg-next) directly rather than `video_rs::Encoder`,
+/// because the latter leaves packet durations unset, so MP4 edit lists drop the last frame.
 pub fn write_video(path: &Path, frames: &Frames, fps: f64) -> Result<()> {
     init()?;
-    frames.check_consistent().map_err(|e| anyhow!("{}: {e}", shown(path)))?;
+    frames
+        .check_consistent()
+        .map_err(|e| anyhow!("{}: {e}", shown(path)))?;
     let (h, w) = (frames.height, frames.width);
     if h % 2 != 0 || w % 2 != 0 {
         bail!(
@@ -262,32 +294,99 @@ pub fn write_video(path: &Path, frames: &Frames, fps: f64) -> Result<()> {
         );
     }
     if !(fps.is_finite() && fps > 0.0) {
-        bail!("{}: invalid frame rate {fps} (expected a positive number)", shown(path));
+        bail!(
+            "{}: invalid frame rate {fps} (expected a positive number)",
+            shown(path)
+        );
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| anyhow!("{}: cannot create directory: {e}", shown(parent)))?;
     }
-    let options: Options = std::collections::HashMap::from([
-        ("preset".to_string(), "medium".to_string()),
-        ("crf".to_string(), "18".to_string()),
-    ])
-    .into();
-    let settings = Settings::preset_h264_custom(w, h, Pixel::YUV420P, options);
-    let err = |e: video_rs::Error| anyhow!("{}: cannot write video: {e}", shown(path));
-    let mut encoder = Encoder::new(path, settings).map_err(err)?;
-    let tb = encoder.time_base();
-    let (num, den) = (tb.numerator() as f64, tb.denominator() as f64);
+    encode_h264(path, frames, fps)
+        .map_err(|e| anyhow!("{}: cannot write H.264 video: {e}", shown(path)))
+}
+
+fn encode_h264(path: &Path, frames: &Frames, fps: f64) -> Result<()> {
+    use video_rs::ffmpeg as ff;
+    let (h, w) = (frames.height as u32, frames.width as u32);
+    let mut octx = ff::format::output(path)?;
+    let codec = ff::encoder::find_by_name("libx264")
+        .or_else(|| ff::encoder::find(ff::codec::Id::H264))
+        .ok_or_else(|| anyhow!("FFmpeg has no H.264 encoder"))?;
+    let global_header = octx
+        .format()
+        .flags()
+        .contains(ff::format::flag::Flags::GLOBAL_HEADER);
+    let stream_index = octx.add_stream(codec)?.index();
+
+    let rate = ff::Rational::from(fps);
+    let enc_tb = rate.invert();
+    let mut enc = ff::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()?;
+    enc.set_width(w);
+    enc.set_height(h);
+    enc.set_format(Pixel::YUV420P);
+    enc.set_frame_rate(Some(rate));
+    enc.set_time_base(enc_tb);
+    if global_header {
+        enc.set_flags(ff::codec::flag::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = ff::Dictionary::new();
+    opts.set("preset", "medium");
+    opts.set("crf", "18");
+    let mut encoder = enc.open_with(opts)?;
+    {
+        let mut ost = octx.stream_mut(stream_index).expect("stream just added");
+        ost.set_parameters(&encoder);
+        ost.set_time_base(enc_tb);
+        ost.set_avg_frame_rate(rate);
+    }
+    octx.write_header()?;
+    let ost_tb = octx
+        .stream(stream_index)
+        .expect("stream just added")
+        .time_base();
+
+    let mut scaler = ff::software::scaling::Context::get(
+        Pixel::RGB24,
+        w,
+        h,
+        Pixel::YUV420P,
+        w,
+        h,
+        ff::software::scaling::Flags::BILINEAR,
+    )?;
+    let write_packets =
+        |encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<()> {
+            let mut packet = ff::Packet::empty();
+            while encoder.receive_packet(&mut packet).is_ok() {
+                packet.set_stream(stream_index);
+                if packet.duration() <= 0 {
+                    packet.set_duration(1);
+                }
+                packet.rescale_ts(enc_tb, ost_tb);
+                packet.write_interleaved(octx)?;
+            }
+            Ok(())
+        };
+    let mut rgb = RawFrame::new(Pixel::RGB24, w, h);
+    let mut yuv = RawFrame::empty();
     for t in 0..frames.frames {
         let img = frames.to_rgb8(t);
-        let mut frame = RawFrame::new(Pixel::RGB24, w as u32, h as u32);
-        let stride = frame.stride(0);
-        let data = frame.data_mut(0);
-        for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate() {
-            data[y * stride..y * stride + w * 3].copy_from_slice(row);
+        let stride = rgb.stride(0);
+        let data = rgb.data_mut(0);
+        for (y, row) in img.as_raw().chunks_exact(w as usize * 3).enumerate() {
+            data[y * stride..y * stride + row.len()].copy_from_slice(row);
         }
-        frame.set_pts(Some((t as f64 * den / (num * fps)).round() as i64));
-        encoder.encode_raw(frame).map_err(err)?;
+        scaler.run(&rgb, &mut yuv)?;
+        yuv.set_pts(Some(t as i64));
+        encoder.send_frame(&yuv)?;
+        write_packets(&mut encoder, &mut octx)?;
     }
-    encoder.finish().map_err(err)
+    encoder.send_eof()?;
+    write_packets(&mut encoder, &mut octx)?;
+    octx.write_trailer()?;
+    Ok(())
 }

@@ -14,7 +14,10 @@ fn zero_byte_and_truncated_images() {
     let empty = tmp.path().join("empty.png");
     std::fs::write(&empty, b"").unwrap();
     let e = err_text(read_image(&empty));
-    assert!(e.contains("empty.png") && e.contains("cannot decode image"), "{e}");
+    assert!(
+        e.contains("empty.png") && e.contains("cannot decode image"),
+        "{e}"
+    );
     let e = err_text(read_any(&empty, 0, None));
     assert!(e.contains("empty.png"), "{e}");
 
@@ -22,7 +25,10 @@ fn zero_byte_and_truncated_images() {
     let truncated = tmp.path().join("truncated.png");
     std::fs::write(&truncated, &png[..png.len() / 3]).unwrap();
     let e = err_text(read_image(&truncated));
-    assert!(e.contains("truncated.png") && e.contains("cannot decode image"), "{e}");
+    assert!(
+        e.contains("truncated.png") && e.contains("cannot decode image"),
+        "{e}"
+    );
 
     let text = tmp.path().join("notes.jpg");
     std::fs::write(&text, b"this is not an image\n").unwrap();
@@ -32,7 +38,11 @@ fn zero_byte_and_truncated_images() {
     // A frame folder containing a broken frame names that frame.
     let folder = tmp.path().join("episode");
     std::fs::create_dir(&folder).unwrap();
-    std::fs::copy(common::media().join("images/chelsea.png"), folder.join("frame_1.png")).unwrap();
+    std::fs::copy(
+        common::media().join("images/chelsea.png"),
+        folder.join("frame_1.png"),
+    )
+    .unwrap();
     std::fs::write(folder.join("frame_2.png"), &png[..100]).unwrap();
     let e = err_text(read_frame_folder(&folder, 0, None));
     assert!(e.contains("frame_2.png"), "{e}");
@@ -56,7 +66,10 @@ fn text_file_renamed_mp4() {
     let unknown = tmp.path().join("data.xyz");
     std::fs::write(&unknown, b"x").unwrap();
     let e = err_text(read_any(&unknown, 0, None));
-    assert!(e.contains("data.xyz") && e.contains("unknown media type"), "{e}");
+    assert!(
+        e.contains("data.xyz") && e.contains("unknown media type"),
+        "{e}"
+    );
 }
 
 #[cfg(feature = "video")]

@@ -1,7 +1,10 @@
 mod common;
 
 use common::{TempDir, frame_bytes, media};
-use cosmotok_data::{Frames, list_image_files, read_any, read_frame_folder, read_image, write_any, write_frame_folder};
+use cosmotok_data::{
+    Frames, list_image_files, read_any, read_frame_folder, read_image, write_any,
+    write_frame_folder,
+};
 
 fn episode() -> std::path::PathBuf {
     media().join("frames/episode_000")
@@ -40,10 +43,19 @@ fn start_and_count_slicing() {
     assert_eq!(tail.frames, 2);
     assert_eq!(frame_bytes(&tail, 1), frame_bytes(&all, 16));
 
-    let err = format!("{:#}", read_frame_folder(&episode(), 10, Some(8)).unwrap_err());
-    assert!(err.contains("episode_000") && err.contains("has 17") && err.contains("10..18"), "{err}");
+    let err = format!(
+        "{:#}",
+        read_frame_folder(&episode(), 10, Some(8)).unwrap_err()
+    );
+    assert!(
+        err.contains("episode_000") && err.contains("has 17") && err.contains("10..18"),
+        "{err}"
+    );
     let err = format!("{:#}", read_frame_folder(&episode(), 17, None).unwrap_err());
-    assert!(err.contains("episode_000") && err.contains("has 17"), "{err}");
+    assert!(
+        err.contains("episode_000") && err.contains("has 17"),
+        "{err}"
+    );
     assert!(read_frame_folder(&episode(), 0, Some(0)).is_err());
 }
 
@@ -65,7 +77,10 @@ fn write_and_read_back_frame_folder() {
 fn folder_errors() {
     let tmp = TempDir::new("folderr");
     let err = format!("{:#}", read_frame_folder(tmp.path(), 0, None).unwrap_err());
-    assert!(err.contains("no image files found") && err.contains(&tmp.path().display().to_string()), "{err}");
+    assert!(
+        err.contains("no image files found") && err.contains(&tmp.path().display().to_string()),
+        "{err}"
+    );
     // Mixed sizes are rejected, naming the offending file.
     let a = Frames::from_rgb8(&[image::RgbImage::new(4, 2)], None).unwrap();
     let b = Frames::from_rgb8(&[image::RgbImage::new(2, 2)], None).unwrap();

@@ -20,10 +20,16 @@ fn bundled_images_read_with_expected_shape_and_range() {
         let f = read_image(&path).unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(f.shape(), [3, 1, h, w], "{name}");
         assert_eq!(f.data.len(), 3 * h * w);
-        assert!(f.data.iter().all(|v| (-1.0..=1.0).contains(v)), "{name}: values out of [-1, 1]");
+        assert!(
+            f.data.iter().all(|v| (-1.0..=1.0).contains(v)),
+            "{name}: values out of [-1, 1]"
+        );
         assert_eq!(f.fps, None);
         // Not a constant image.
-        let (lo, hi) = f.data.iter().fold((1f32, -1f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = f
+            .data
+            .iter()
+            .fold((1f32, -1f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         assert!(hi - lo > 0.5, "{name}: suspiciously flat ({lo}..{hi})");
         // read_any dispatches to the same reader.
         assert_eq!(read_any(&path, 0, None).unwrap(), f);
@@ -63,7 +69,9 @@ fn png_round_trip_is_exact() {
 fn to_rgb8_rounds_like_the_official_cli() {
     // Values between u8 levels: (v + 1) / 2 * 255 + 0.5, truncated; out-of-range values clamp.
     let f = Frames {
-        data: vec![-2.0, -1.0, 0.0, 1.0, 3.0, 0.002, 0.006, -0.5, 0.5, 1.0, 1.0, 1.0],
+        data: vec![
+            -2.0, -1.0, 0.0, 1.0, 3.0, 0.002, 0.006, -0.5, 0.5, 1.0, 1.0, 1.0,
+        ],
         frames: 1,
         height: 1,
         width: 4,
@@ -86,6 +94,9 @@ fn write_errors_name_the_file() {
     assert!(err.contains("two.png") && err.contains("2 frames"), "{err}");
     let err = format!("{:#}", write_image(&out, &f, 3).unwrap_err());
     assert!(err.contains("two.png") && err.contains("frame 3"), "{err}");
-    let err = format!("{:#}", read_any(&media().join("images/chelsea.png"), 1, None).unwrap_err());
+    let err = format!(
+        "{:#}",
+        read_any(&media().join("images/chelsea.png"), 1, None).unwrap_err()
+    );
     assert!(err.contains("chelsea.png"), "{err}");
 }

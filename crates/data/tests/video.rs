@@ -24,12 +24,21 @@ fn probe_bundled_clips() {
 }
 
 fn max_abs_diff(a: &[u8], b: &[u8]) -> u8 {
-    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
 fn offset_reads_equal_full_decode() {
-    for name in ["vtest.mp4", "city.mp4", "bigbuckbunny.mp4", "vtest_short.avi"] {
+    for name in [
+        "vtest.mp4",
+        "city.mp4",
+        "bigbuckbunny.mp4",
+        "vtest_short.avi",
+    ] {
         let path = video(name);
         let full = read_video(&path, 0, None).unwrap_or_else(|e| panic!("{e:#}"));
         let (n, h, w, fps) = probe_video(&path).unwrap();
@@ -38,8 +47,15 @@ fn offset_reads_equal_full_decode() {
         assert!(full.data.iter().all(|v| (-1.0..=1.0).contains(v)));
         // Starts on, just after, and just before keyframes (GOP 12 for the mp4s, 5 for the avi),
         // plus reads to the end.
-        let mut cases: Vec<(usize, Option<usize>)> =
-            vec![(1, Some(3)), (5, Some(4)), (11, Some(3)), (12, Some(2)), (13, Some(7)), (n - 3, Some(3)), (n - 4, None)];
+        let mut cases: Vec<(usize, Option<usize>)> = vec![
+            (1, Some(3)),
+            (5, Some(4)),
+            (11, Some(3)),
+            (12, Some(2)),
+            (13, Some(7)),
+            (n - 3, Some(3)),
+            (n - 4, None),
+        ];
         cases.retain(|&(s, c)| s + c.unwrap_or(1) <= n);
         for (start, count) in cases {
             let part = read_video(&path, start, count).unwrap_or_else(|e| panic!("{e:#}"));
@@ -47,7 +63,12 @@ fn offset_reads_equal_full_decode() {
             assert_eq!(part.frames, k, "{name} {start} {count:?}");
             for t in 0..k {
                 let d = max_abs_diff(&frame_bytes(&part, t), &frame_bytes(&full, start + t));
-                assert_eq!(d, 0, "{name}: frame {} differs (start {start}) by {d}", start + t);
+                assert_eq!(
+                    d,
+                    0,
+                    "{name}: frame {} differs (start {start}) by {d}",
+                    start + t
+                );
             }
         }
         // read_any dispatches to the same decoder.
@@ -60,10 +81,22 @@ fn offset_reads_equal_full_decode() {
 
 #[test]
 fn out_of_range_errors_name_the_file() {
-    let e = format!("{:#}", read_video(&video("vtest.mp4"), 25, Some(17)).unwrap_err());
-    assert!(e.contains("vtest.mp4") && e.contains("has 30 frames") && e.contains("25..42"), "{e}");
-    let e = format!("{:#}", read_video(&video("vtest_short.avi"), 10, None).unwrap_err());
-    assert!(e.contains("vtest_short.avi") && e.contains("has 10 frames"), "{e}");
+    let e = format!(
+        "{:#}",
+        read_video(&video("vtest.mp4"), 25, Some(17)).unwrap_err()
+    );
+    assert!(
+        e.contains("vtest.mp4") && e.contains("has 30 frames") && e.contains("25..42"),
+        "{e}"
+    );
+    let e = format!(
+        "{:#}",
+        read_video(&video("vtest_short.avi"), 10, None).unwrap_err()
+    );
+    assert!(
+        e.contains("vtest_short.avi") && e.contains("has 10 frames"),
+        "{e}"
+    );
     assert!(read_video(&video("vtest.mp4"), 0, Some(0)).is_err());
 }
 
@@ -109,6 +142,9 @@ fn write_then_read_back() {
 
     // Odd sizes are rejected with a clear message.
     let odd = Frames::from_rgb8(&[image::RgbImage::new(5, 4)], None).unwrap();
-    let e = format!("{:#}", write_video(&tmp.path().join("odd.mp4"), &odd, 10.0).unwrap_err());
+    let e = format!(
+        "{:#}",
+        write_video(&tmp.path().join("odd.mp4"), &odd, 10.0).unwrap_err()
+    );
     assert!(e.contains("odd.mp4") && e.contains("even"), "{e}");
 }

@@ -13,7 +13,9 @@ use crate::resnet::conv2d;
 /// softmax(q·kᵀ·scale [+ causal mask]) · v over the second-to-last axis of [.., L, C] tensors.
 fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool) -> Tensor<4> {
     let [b, n, l, c] = q.dims();
-    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((c as f64).powf(-0.5));
+    let scores = q
+        .matmul(k.swap_dims(2, 3))
+        .mul_scalar((c as f64).powf(-0.5));
     let scores = if causal {
         // Query t may attend keys ≤ t: mask the strict upper triangle.
         let upper = Tensor::<2, Bool>::tril_mask([l, l], 0, &scores.device())

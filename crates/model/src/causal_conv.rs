@@ -1,7 +1,7 @@
 //! CausalConv3d (spec §5.1) and the factorized (1×3×3 then 3×1×1) conv built from it.
 
-use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::PaddingConfig3d;
+use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::prelude::*;
 
 /// A 3-D conv that only looks back in time: frame 0 is replicated `time_pad` times in front,

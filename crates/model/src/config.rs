@@ -182,21 +182,37 @@ impl TokenizerConfig {
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.in_channels == 0 {
-            return Err(bad("in_channels", self.in_channels, "a positive channel count"));
+            return Err(bad(
+                "in_channels",
+                self.in_channels,
+                "a positive channel count",
+            ));
         }
         if self.out_channels == 0 {
-            return Err(bad("out_channels", self.out_channels, "a positive channel count"));
+            return Err(bad(
+                "out_channels",
+                self.out_channels,
+                "a positive channel count",
+            ));
         }
         if self.channels == 0 {
             return Err(bad("channels", self.channels, "a positive channel count"));
         }
         if self.channels_mult.is_empty() || self.channels_mult.contains(&0) {
-            return Err(bad("channels_mult", &self.channels_mult, "a non-empty list of positive multipliers"));
+            return Err(bad(
+                "channels_mult",
+                &self.channels_mult,
+                "a non-empty list of positive multipliers",
+            ));
         }
         if let Some(m) = &self.decoder_channels_mult
             && (m.is_empty() || m.contains(&0))
         {
-            return Err(bad("decoder_channels_mult", m, "a non-empty list of positive multipliers"));
+            return Err(bad(
+                "decoder_channels_mult",
+                m,
+                "a non-empty list of positive multipliers",
+            ));
         }
         if self.num_res_blocks == 0 {
             return Err(bad("num_res_blocks", self.num_res_blocks, "at least 1"));
@@ -205,48 +221,110 @@ impl TokenizerConfig {
             return Err(bad("patch_size", self.patch_size, "one of 1, 2, 4, 8"));
         }
         if !matches!(self.spatial_compression, 4 | 8 | 16 | 32 | 64) {
-            return Err(bad("spatial_compression", self.spatial_compression, "one of 4, 8, 16, 32, 64"));
+            return Err(bad(
+                "spatial_compression",
+                self.spatial_compression,
+                "one of 4, 8, 16, 32, 64",
+            ));
         }
         if self.spatial_compression < self.patch_size {
-            return Err(bad("spatial_compression", self.spatial_compression, format!("at least patch_size ({})", self.patch_size)));
+            return Err(bad(
+                "spatial_compression",
+                self.spatial_compression,
+                format!("at least patch_size ({})", self.patch_size),
+            ));
         }
         let sd = self.spatial_downs();
         let levels = self.channels_mult.len();
         let dec_levels = self.decoder_mult().len();
         if self.is_video() {
             if !matches!(self.temporal_compression, 1 | 2 | 4 | 8 | 16) {
-                return Err(bad("temporal_compression", self.temporal_compression, "one of 1, 2, 4, 8, 16"));
+                return Err(bad(
+                    "temporal_compression",
+                    self.temporal_compression,
+                    "one of 1, 2, 4, 8, 16",
+                ));
             }
             if self.temporal_compression < self.patch_size && self.temporal_compression != 1 {
-                return Err(bad("temporal_compression", self.temporal_compression, format!("at least patch_size ({}) (the Haar stage compresses time by p)", self.patch_size)));
+                return Err(bad(
+                    "temporal_compression",
+                    self.temporal_compression,
+                    format!(
+                        "at least patch_size ({}) (the Haar stage compresses time by p)",
+                        self.patch_size
+                    ),
+                ));
             }
             if self.temporal_compression == 1 && self.patch_size > 1 {
-                return Err(bad("temporal_compression", 1, format!("at least patch_size ({}): the 3-D Haar patcher compresses time by p", self.patch_size)));
+                return Err(bad(
+                    "temporal_compression",
+                    1,
+                    format!(
+                        "at least patch_size ({}): the 3-D Haar patcher compresses time by p",
+                        self.patch_size
+                    ),
+                ));
             }
             let td = self.temporal_downs();
             // Video encoders downsample after every level but the last.
             if sd.max(td) > levels.saturating_sub(1) {
-                return Err(bad("channels_mult", &self.channels_mult, format!("at least {} levels for {} spatial / {} temporal downsamplings (one per level, never after the last)", sd.max(td) + 1, sd, td)));
+                return Err(bad(
+                    "channels_mult",
+                    &self.channels_mult,
+                    format!(
+                        "at least {} levels for {} spatial / {} temporal downsamplings (one per level, never after the last)",
+                        sd.max(td) + 1,
+                        sd,
+                        td
+                    ),
+                ));
             }
             if sd.max(td) > dec_levels.saturating_sub(1) {
-                return Err(bad("decoder_channels_mult", self.decoder_mult(), format!("at least {} levels", sd.max(td) + 1)));
+                return Err(bad(
+                    "decoder_channels_mult",
+                    self.decoder_mult(),
+                    format!("at least {} levels", sd.max(td) + 1),
+                ));
             }
             if td > sd && !self.legacy_mode {
-                return Err(bad("temporal_compression", self.temporal_compression, "temporal_compression / patch_size must not exceed spatial_compression / patch_size"));
+                return Err(bad(
+                    "temporal_compression",
+                    self.temporal_compression,
+                    "temporal_compression / patch_size must not exceed spatial_compression / patch_size",
+                ));
             }
         } else {
             if self.temporal_compression != 1 {
-                return Err(bad("temporal_compression", self.temporal_compression, "1 for image models"));
+                return Err(bad(
+                    "temporal_compression",
+                    self.temporal_compression,
+                    "1 for image models",
+                ));
             }
             if sd > levels {
-                return Err(bad("channels_mult", &self.channels_mult, format!("at least {sd} levels for {sd} spatial downsamplings")));
+                return Err(bad(
+                    "channels_mult",
+                    &self.channels_mult,
+                    format!("at least {sd} levels for {sd} spatial downsamplings"),
+                ));
             }
             if sd > dec_levels {
-                return Err(bad("decoder_channels_mult", self.decoder_mult(), format!("at least {sd} levels")));
+                return Err(bad(
+                    "decoder_channels_mult",
+                    self.decoder_mult(),
+                    format!("at least {sd} levels"),
+                ));
             }
             let check_groups = |c: usize, field: &str| -> Result<(), ConfigError> {
                 if c % self.num_groups != 0 {
-                    Err(bad(field, c, format!("channel counts divisible by num_groups = {}", self.num_groups)))
+                    Err(bad(
+                        field,
+                        c,
+                        format!(
+                            "channel counts divisible by num_groups = {}",
+                            self.num_groups
+                        ),
+                    ))
                 } else {
                     Ok(())
                 }
@@ -257,15 +335,30 @@ impl TokenizerConfig {
             }
         }
         if self.z_channels == 0 {
-            return Err(bad("z_channels", self.z_channels, "a positive channel count"));
+            return Err(bad(
+                "z_channels",
+                self.z_channels,
+                "a positive channel count",
+            ));
         }
         match self.formulation {
             Formulation::Fsq => {
                 if self.levels.is_empty() || self.levels.iter().any(|&l| l < 2) {
-                    return Err(bad("levels", &self.levels, "FSQ levels, each at least 2 (e.g. [8, 8, 8, 5, 5, 5])"));
+                    return Err(bad(
+                        "levels",
+                        &self.levels,
+                        "FSQ levels, each at least 2 (e.g. [8, 8, 8, 5, 5, 5])",
+                    ));
                 }
                 if self.latent_channels != self.levels.len() {
-                    return Err(bad("latent_channels", self.latent_channels, format!("len(levels) = {} (FSQ has no projection)", self.levels.len())));
+                    return Err(bad(
+                        "latent_channels",
+                        self.latent_channels,
+                        format!(
+                            "len(levels) = {} (FSQ has no projection)",
+                            self.levels.len()
+                        ),
+                    ));
                 }
                 if self.z_factor != 1 {
                     return Err(bad("z_factor", self.z_factor, "1 for FSQ"));
@@ -278,29 +371,59 @@ impl TokenizerConfig {
             }
             Formulation::Vae => {
                 if self.z_factor != 2 {
-                    return Err(bad("z_factor", self.z_factor, "2 for the VAE formulation (mean and log-variance)"));
+                    return Err(bad(
+                        "z_factor",
+                        self.z_factor,
+                        "2 for the VAE formulation (mean and log-variance)",
+                    ));
                 }
             }
         }
         if self.latent_channels == 0 {
-            return Err(bad("latent_channels", self.latent_channels, "a positive channel count"));
+            return Err(bad(
+                "latent_channels",
+                self.latent_channels,
+                "a positive channel count",
+            ));
         }
         Ok(())
     }
 
     /// Checks an input's frame count and size against the compression rules of spec §2.
-    pub fn check_input(&self, frames: usize, height: usize, width: usize) -> Result<(), ConfigError> {
+    pub fn check_input(
+        &self,
+        frames: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<(), ConfigError> {
         let s = self.spatial_compression;
         if height % s != 0 || height == 0 {
-            return Err(bad("input height", height, format!("a positive multiple of the spatial compression {s})")));
+            return Err(bad(
+                "input height",
+                height,
+                format!("a positive multiple of the spatial compression {s})"),
+            ));
         }
         if width % s != 0 || width == 0 {
-            return Err(bad("input width", width, format!("a positive multiple of the spatial compression {s})")));
+            return Err(bad(
+                "input width",
+                width,
+                format!("a positive multiple of the spatial compression {s})"),
+            ));
         }
         if self.is_video() {
             let t = self.temporal_compression;
             if frames == 0 || (frames - 1) % t != 0 {
-                return Err(bad("input frames", frames, format!("1 + k*{t} frames (e.g. {}, {}, {})", 1 + t, 1 + 2 * t, 1 + 4 * t)));
+                return Err(bad(
+                    "input frames",
+                    frames,
+                    format!(
+                        "1 + k*{t} frames (e.g. {}, {}, {})",
+                        1 + t,
+                        1 + 2 * t,
+                        1 + 4 * t
+                    ),
+                ));
             }
         }
         Ok(())
@@ -310,9 +433,13 @@ impl TokenizerConfig {
     /// patch_size, z_channels, latent_channels / embedding_dim, levels, spatial_compression,
     /// temporal_compression, legacy_mode, formulation / quantizer, encoder / decoder, name, ...).
     pub fn from_official_json(v: &serde_json::Value) -> Result<Self, ConfigError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| bad("config", v, "a JSON object (the official Cosmos config dict)"))?;
+        let obj = v.as_object().ok_or_else(|| {
+            bad(
+                "config",
+                v,
+                "a JSON object (the official Cosmos config dict)",
+            )
+        })?;
         // Accept the fixture JSON wrapper {"config": {...}} too.
         if let Some(inner) = obj.get("config")
             && inner.is_object()
@@ -339,7 +466,9 @@ impl TokenizerConfig {
             }
         };
         let get_str = |k: &str| obj.get(k).and_then(|x| x.as_str()).map(|s| s.to_string());
-        let req = |k: &str, v: Option<usize>| v.ok_or_else(|| bad(k, "missing", "a required key of the official config"));
+        let req = |k: &str, v: Option<usize>| {
+            v.ok_or_else(|| bad(k, "missing", "a required key of the official config"))
+        };
 
         let encoder = get_str("encoder").unwrap_or_default().to_uppercase();
         let video = encoder.contains("FACTORIZED")
@@ -350,12 +479,26 @@ impl TokenizerConfig {
             || obj.contains_key("embedding_dim")
             || matches!(get_str("name").as_deref(), Some("DI" | "DV"));
         let formulation = if discrete {
-            match get_str("quantizer").as_deref().map(str::to_uppercase).as_deref() {
+            match get_str("quantizer")
+                .as_deref()
+                .map(str::to_uppercase)
+                .as_deref()
+            {
                 None | Some("FSQ") => Formulation::Fsq,
-                Some(q) => return Err(bad("quantizer", q, "FSQ (the only quantizer of the released models)")),
+                Some(q) => {
+                    return Err(bad(
+                        "quantizer",
+                        q,
+                        "FSQ (the only quantizer of the released models)",
+                    ));
+                }
             }
         } else {
-            match get_str("formulation").as_deref().map(str::to_uppercase).as_deref() {
+            match get_str("formulation")
+                .as_deref()
+                .map(str::to_uppercase)
+                .as_deref()
+            {
                 None | Some("AE") => Formulation::Ae,
                 Some("VAE") => Formulation::Vae,
                 Some(f) => return Err(bad("formulation", f, "AE or VAE")),
@@ -387,7 +530,11 @@ impl TokenizerConfig {
         };
         let cfg = TokenizerConfig {
             name: "custom".into(),
-            modality: if video { Modality::Video } else { Modality::Image },
+            modality: if video {
+                Modality::Video
+            } else {
+                Modality::Image
+            },
             formulation,
             in_channels: get_usize("in_channels")?.unwrap_or(3),
             out_channels: get_usize("out_channels")?.unwrap_or(3),
@@ -403,7 +550,10 @@ impl TokenizerConfig {
             levels,
             spatial_compression: req("spatial_compression", get_usize("spatial_compression")?)?,
             temporal_compression,
-            legacy_mode: obj.get("legacy_mode").and_then(|x| x.as_bool()).unwrap_or(false),
+            legacy_mode: obj
+                .get("legacy_mode")
+                .and_then(|x| x.as_bool())
+                .unwrap_or(false),
             // The reference code of the fixtures (Nov 2024) always owns every sampler conv.
             sampler_convs: SamplerConvs::All,
             num_groups: if video { 1 } else { 32 },

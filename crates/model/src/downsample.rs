@@ -24,7 +24,8 @@ impl Downsample2d {
 
     /// [B, C, H, W] -> [B, C, H/2, W/2]
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(x.pad((0, 1, 0, 1), PadMode::Constant(0.0)))
+        self.conv
+            .forward(x.pad((0, 1, 0, 1), PadMode::Constant(0.0)))
     }
 }
 
@@ -87,13 +88,21 @@ impl HybridDownsample3d {
         let mut x = x;
         if self.spatial_down {
             let padded = x.pad((0, 1, 0, 1), PadMode::Constant(0.0));
-            let conv = self.conv1.as_ref().expect("spatial conv1").forward(padded.clone());
+            let conv = self
+                .conv1
+                .as_ref()
+                .expect("spatial conv1")
+                .forward(padded.clone());
             x = conv.add(avg_pool2_dim(avg_pool2_dim(padded, 3), 4));
         }
         if self.temporal_down {
             // One extra copy of frame 0 in front (T -> T + 1), then the strided causal conv.
             let padded = Tensor::cat(vec![x.clone().narrow(2, 0, 1), x], 2);
-            let conv = self.conv2.as_ref().expect("temporal conv2").forward(padded.clone());
+            let conv = self
+                .conv2
+                .as_ref()
+                .expect("temporal conv2")
+                .forward(padded.clone());
             x = conv.add(avg_pool2_dim(padded, 2));
         }
         self.conv3.as_ref().expect("conv3").forward(x)

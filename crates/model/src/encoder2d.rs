@@ -85,7 +85,9 @@ impl Encoder2d {
 
     /// [B, 3, H, W] -> [B, z, H/s, W/s]
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = self.conv_in.forward(patch2d(x, self.patch_size, self.patch_method));
+        let mut h = self
+            .conv_in
+            .forward(patch2d(x, self.patch_size, self.patch_method));
         for level in &self.down {
             for block in &level.block {
                 h = block.forward(h);

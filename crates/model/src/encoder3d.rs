@@ -95,7 +95,10 @@ impl Encoder3d {
 
     /// [B, 3, 1 + k·t, H, W] -> [B, z, 1 + k, H/s, W/s]
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let mut h = forward_seq(&self.conv_in, patch3d(x, self.patch_size, self.patch_method));
+        let mut h = forward_seq(
+            &self.conv_in,
+            patch3d(x, self.patch_size, self.patch_method),
+        );
         for level in &self.down {
             for block in &level.block {
                 h = block.forward(h);

@@ -43,7 +43,11 @@ impl Fsq {
     }
 
     /// A per-channel constant broadcastable against [B, d, ...].
-    fn channel_const<const D: usize>(&self, f: impl Fn(usize) -> f32, device: &Device) -> Tensor<D> {
+    fn channel_const<const D: usize>(
+        &self,
+        f: impl Fn(usize) -> f32,
+        device: &Device,
+    ) -> Tensor<D> {
         let mut shape = [1usize; D];
         shape[1] = self.dim();
         let v: Vec<f32> = self.levels.iter().map(|&l| f(l)).collect();

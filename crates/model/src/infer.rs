@@ -31,7 +31,8 @@ pub enum InferError {
 pub type Shapes = BTreeMap<String, Vec<usize>>;
 
 fn shape<'a>(s: &'a Shapes, key: &str) -> Result<&'a Vec<usize>, InferError> {
-    s.get(key).ok_or_else(|| InferError::MissingKey(key.to_string()))
+    s.get(key)
+        .ok_or_else(|| InferError::MissingKey(key.to_string()))
 }
 
 /// Sorted distinct integers `i` of keys `<prefix>{i}.…`.
@@ -94,8 +95,12 @@ pub fn infer_config(s: &Shapes, levels: Option<Vec<usize>>) -> Result<TokenizerC
     let (z_channels, latent_channels) = (pq[0], pq[1]);
     let qc = shape(s, &format!("quant_conv{wsuffix}"))?;
     let z_factor = qc[0] / latent_channels.max(1);
-    let has_quantizer = s.keys().any(|k| k.starts_with("quantizer.") || k.starts_with("inv_quant."));
-    let discrete = has_quantizer || levels.is_some() || (latent_channels == DEFAULT_LEVELS.len() && z_factor == 1);
+    let has_quantizer = s
+        .keys()
+        .any(|k| k.starts_with("quantizer.") || k.starts_with("inv_quant."));
+    let discrete = has_quantizer
+        || levels.is_some()
+        || (latent_channels == DEFAULT_LEVELS.len() && z_factor == 1);
     let formulation = match (discrete, z_factor) {
         (true, _) => Formulation::Fsq,
         (false, 2) => Formulation::Vae,
@@ -112,7 +117,9 @@ pub fn infer_config(s: &Shapes, levels: Option<Vec<usize>>) -> Result<TokenizerC
         // A used-convs checkpoint never has a temporal conv in the first upsampler after the
         // mid block (legacy_mode = false), so its presence means every conv is stored.
         let first_up = dec_levels.len().saturating_sub(1);
-        let all = has(format!("decoder.up.{first_up}.upsample.conv1.conv3d.weight"));
+        let all = has(format!(
+            "decoder.up.{first_up}.upsample.conv1.conv3d.weight"
+        ));
         if all {
             return Err(InferError::Ambiguous(format!(
                 "`decoder.up.{first_up}.upsample.conv1` is present"
@@ -135,7 +142,11 @@ pub fn infer_config(s: &Shapes, levels: Option<Vec<usize>>) -> Result<TokenizerC
     };
     let cfg = TokenizerConfig {
         name: "custom".into(),
-        modality: if video { Modality::Video } else { Modality::Image },
+        modality: if video {
+            Modality::Video
+        } else {
+            Modality::Image
+        },
         formulation,
         in_channels,
         out_channels: in_channels,

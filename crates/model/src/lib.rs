@@ -24,6 +24,6 @@ pub use config::{ConfigError, Formulation, Modality, PatchMethod, SamplerConvs, 
 pub use fsq::Fsq;
 pub use tokenizer::{Encoded, Tokenizer};
 pub mod infer;
+pub mod params;
 pub mod presets;
 pub mod weights;
-pub mod params;

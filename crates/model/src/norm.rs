@@ -33,8 +33,20 @@ impl CausalNorm {
         let centered = x.sub(mean);
         let var = centered.clone().square().mean_dims(&[1, 3, 4]);
         let normed = centered.div(var.add_scalar(NORM_EPS).sqrt());
-        let gamma = self.norm.gamma.as_ref().expect("affine").val().reshape([1, c, 1, 1, 1]);
-        let beta = self.norm.beta.as_ref().expect("affine").val().reshape([1, c, 1, 1, 1]);
+        let gamma = self
+            .norm
+            .gamma
+            .as_ref()
+            .expect("affine")
+            .val()
+            .reshape([1, c, 1, 1, 1]);
+        let beta = self
+            .norm
+            .beta
+            .as_ref()
+            .expect("affine")
+            .val()
+            .reshape([1, c, 1, 1, 1]);
         normed.mul(gamma).add(beta)
     }
 }

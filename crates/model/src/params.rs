@@ -48,14 +48,22 @@ impl ModuleVisitor for Collect<'_> {
 
 /// Every float parameter, by official key.
 pub fn named_params<M: Module>(module: &M) -> BTreeMap<String, TensorData> {
-    let mut v = Collect { path: Vec::new(), grads: None, out: BTreeMap::new() };
+    let mut v = Collect {
+        path: Vec::new(),
+        grads: None,
+        out: BTreeMap::new(),
+    };
     module.visit(&mut v);
     v.out
 }
 
 /// The gradient of every float parameter that received one, by official key.
 pub fn named_grads<M: Module>(module: &M, grads: &Gradients) -> BTreeMap<String, TensorData> {
-    let mut v = Collect { path: Vec::new(), grads: Some(grads), out: BTreeMap::new() };
+    let mut v = Collect {
+        path: Vec::new(),
+        grads: Some(grads),
+        out: BTreeMap::new(),
+    };
     module.visit(&mut v);
     v.out
 }

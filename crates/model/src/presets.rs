@@ -47,8 +47,16 @@ const ROWS: &[Row] = &[
 fn build(r: &Row) -> TokenizerConfig {
     TokenizerConfig {
         name: r.name.to_string(),
-        modality: if r.video { Modality::Video } else { Modality::Image },
-        formulation: if r.discrete { Formulation::Fsq } else { Formulation::Ae },
+        modality: if r.video {
+            Modality::Video
+        } else {
+            Modality::Image
+        },
+        formulation: if r.discrete {
+            Formulation::Fsq
+        } else {
+            Formulation::Ae
+        },
         in_channels: 3,
         out_channels: 3,
         channels: 128,
@@ -60,11 +68,19 @@ fn build(r: &Row) -> TokenizerConfig {
         z_channels: r.z,
         latent_channels: if r.discrete { DEFAULT_LEVELS.len() } else { 16 },
         z_factor: 1,
-        levels: if r.discrete { DEFAULT_LEVELS.to_vec() } else { Vec::new() },
+        levels: if r.discrete {
+            DEFAULT_LEVELS.to_vec()
+        } else {
+            Vec::new()
+        },
         spatial_compression: r.s,
         temporal_compression: r.t,
         legacy_mode: false,
-        sampler_convs: if r.all_convs { SamplerConvs::All } else { SamplerConvs::Used },
+        sampler_convs: if r.all_convs {
+            SamplerConvs::All
+        } else {
+            SamplerConvs::Used
+        },
         num_groups: if r.video { 1 } else { 32 },
     }
 }
@@ -78,7 +94,10 @@ pub fn all() -> Vec<TokenizerConfig> {
 /// `nvidia/` prefix, case-insensitively.
 pub fn by_name(name: &str) -> Option<TokenizerConfig> {
     let n = name.trim().trim_start_matches("nvidia/").to_lowercase();
-    let n = n.strip_prefix("cosmos-tokenizer-").map(|rest| format!("cosmos-0.1-tokenizer-{rest}")).unwrap_or(n);
+    let n = n
+        .strip_prefix("cosmos-tokenizer-")
+        .map(|rest| format!("cosmos-0.1-tokenizer-{rest}"))
+        .unwrap_or(n);
     ROWS.iter().find(|r| r.name.to_lowercase() == n).map(build)
 }
 

@@ -163,7 +163,9 @@ impl Tokenizer {
         match self {
             Tokenizer::Image(m) => {
                 let b = latent.dims()[0];
-                let h = m.decoder.forward(m.post_quant_conv.forward(frames_to_batch(latent)));
+                let h = m
+                    .decoder
+                    .forward(m.post_quant_conv.forward(frames_to_batch(latent)));
                 batch_to_frames(h, b)
             }
             Tokenizer::Video(m) => m.decoder.forward(m.post_quant_conv.forward(latent)),

@@ -15,7 +15,9 @@ fn repeat_interleave2<const D: usize, const D1: usize>(x: Tensor<D>, dim: usize)
     expanded[dim + 1] = 2;
     expanded[dim + 2..].copy_from_slice(&dims[dim + 1..]);
     dims[dim] *= 2;
-    x.unsqueeze_dim::<D1>(dim + 1).expand(expanded).reshape(dims)
+    x.unsqueeze_dim::<D1>(dim + 1)
+        .expand(expanded)
+        .reshape(dims)
 }
 
 /// Nearest ×2 then 3×3 conv pad 1. Key `upsample.conv`.
@@ -81,11 +83,15 @@ impl HybridUpsample3d {
         if self.temporal_up {
             let t = x.dims()[2];
             let x2 = repeat_interleave2::<5, 6>(x, 2).narrow(2, 1, 2 * t - 1);
-            x = x2.clone().add(self.conv1.as_ref().expect("temporal conv1").forward(x2));
+            x = x2
+                .clone()
+                .add(self.conv1.as_ref().expect("temporal conv1").forward(x2));
         }
         if self.spatial_up {
             let x2 = repeat_interleave2::<5, 6>(repeat_interleave2::<5, 6>(x, 3), 4);
-            x = x2.clone().add(self.conv2.as_ref().expect("spatial conv2").forward(x2));
+            x = x2
+                .clone()
+                .add(self.conv2.as_ref().expect("spatial conv2").forward(x2));
         }
         self.conv3.as_ref().expect("conv3").forward(x)
     }

@@ -178,7 +178,8 @@ fn unrearrange3d(x: Tensor<5>, p: usize) -> Tensor<5> {
         .reshape([b * c * p * t, p, p, h, w])
         .permute([0, 3, 1, 4, 2]) // [.., H, ph, W, pw]
         .reshape([b * c, p, t, h * p, w * p]);
-    x.permute([0, 2, 1, 3, 4]).reshape([b, c, t * p, h * p, w * p])
+    x.permute([0, 2, 1, 3, 4])
+        .reshape([b, c, t * p, h * p, w * p])
 }
 
 /// 2-D patcher of patch size `p` ∈ {1, 2, 4, 8}: [B, C, H, W] -> [B, C·p², H/p, W/p].

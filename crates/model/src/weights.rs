@@ -108,11 +108,16 @@ impl Header {
         let mut f = std::fs::File::open(path).map_err(io)?;
         let file_len = f.metadata().map_err(io)?.len() as usize;
         let mut len = [0u8; 8];
-        f.read_exact(&mut len)
-            .map_err(|_| fmt(format!("{file_len} bytes, shorter than the 8-byte header length")))?;
+        f.read_exact(&mut len).map_err(|_| {
+            fmt(format!(
+                "{file_len} bytes, shorter than the 8-byte header length"
+            ))
+        })?;
         let n = u64::from_le_bytes(len) as usize;
         if n > 100 << 20 || 8 + n > file_len {
-            return Err(fmt(format!("header length {n} does not fit the file size {file_len}")));
+            return Err(fmt(format!(
+                "header length {n} does not fit the file size {file_len}"
+            )));
         }
         let mut buf = vec![0u8; n];
         f.read_exact(&mut buf).map_err(io)?;
@@ -133,7 +138,11 @@ impl Header {
                 continue;
             }
             let bad = || fmt(format!("entry `{k}` lacks dtype/shape/data_offsets"));
-            let dtype = v.get("dtype").and_then(|d| d.as_str()).ok_or_else(bad)?.to_string();
+            let dtype = v
+                .get("dtype")
+                .and_then(|d| d.as_str())
+                .ok_or_else(bad)?
+                .to_string();
             let shape = v
                 .get("shape")
                 .and_then(|s| s.as_array())
@@ -145,9 +154,18 @@ impl Header {
                 .and_then(|a| a.iter().map(|x| x.as_u64().map(|u| u as usize)).collect())
                 .ok_or_else(bad)?;
             if offs.len() != 2 || offs[0] > offs[1] || 8 + n + offs[1] > file_len {
-                return Err(fmt(format!("entry `{k}` has data offsets {offs:?} outside the file")));
+                return Err(fmt(format!(
+                    "entry `{k}` has data offsets {offs:?} outside the file"
+                )));
             }
-            tensors.insert(k.clone(), TensorInfo { dtype, shape, offsets: (offs[0], offs[1]) });
+            tensors.insert(
+                k.clone(),
+                TensorInfo {
+                    dtype,
+                    shape,
+                    offsets: (offs[0], offs[1]),
+                },
+            );
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -187,11 +205,21 @@ impl Header {
     /// FSQ levels from an int32/int64 `quantizer._levels` buffer, if stored.
     pub fn fsq_levels(&self) -> Result<Option<Vec<usize>>, WeightsError> {
         for key in ["quantizer._levels", "inv_quant.quantizer._levels"] {
-            let Some(info) = self.tensors.get(key) else { continue };
-            let Some(bytes) = self.read_bytes(key)? else { continue };
+            let Some(info) = self.tensors.get(key) else {
+                continue;
+            };
+            let Some(bytes) = self.read_bytes(key)? else {
+                continue;
+            };
             let levels = match info.dtype.as_str() {
-                "I32" => bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as usize).collect(),
-                "I64" => bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize).collect(),
+                "I32" => bytes
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as usize)
+                    .collect(),
+                "I64" => bytes
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize)
+                    .collect(),
                 _ => continue,
             };
             return Ok(Some(levels));
@@ -207,14 +235,19 @@ impl Header {
 
     /// Resolves the architecture: `given`, else the stored cosmotok config, else inferred
     /// from keys and shapes. The sampler-conv structure always follows the file.
-    pub fn resolve_config(&self, given: Option<TokenizerConfig>) -> Result<TokenizerConfig, WeightsError> {
+    pub fn resolve_config(
+        &self,
+        given: Option<TokenizerConfig>,
+    ) -> Result<TokenizerConfig, WeightsError> {
         let shapes = self.shapes();
         let mut cfg = match given.or_else(|| self.stored_config()) {
             Some(c) => c,
-            None => infer_config(&shapes, self.fsq_levels()?).map_err(|source| WeightsError::Infer {
-                path: self.path.clone(),
-                source,
-            })?,
+            None => {
+                infer_config(&shapes, self.fsq_levels()?).map_err(|source| WeightsError::Infer {
+                    path: self.path.clone(),
+                    source,
+                })?
+            }
         };
         if cfg.is_video() {
             cfg.sampler_convs = if stores_unused_sampler_convs(&shapes, &cfg) {
@@ -270,10 +303,12 @@ pub fn load_into(model: &mut Tokenizer, header: &Header) -> Result<LoadReport, W
         .skip_enum_variants(true)
         .allow_partial(true)
         .validate(true);
-    let result = model.load_from(&mut store).map_err(|e| WeightsError::Format {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| WeightsError::Format {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
     if !result.errors.is_empty() {
         return Err(WeightsError::Apply {
             path,
@@ -299,7 +334,11 @@ pub fn load_into(model: &mut Tokenizer, header: &Header) -> Result<LoadReport, W
     dtypes.dedup();
     Ok(LoadReport {
         applied: result.applied.len(),
-        ignored_buffers: header.tensors.keys().filter(|k| is_ignored_buffer(k)).count(),
+        ignored_buffers: header
+            .tensors
+            .keys()
+            .filter(|k| is_ignored_buffer(k))
+            .count(),
         ignored_references: header.tensors.keys().filter(|k| is_reference(k)).count(),
         unexpected,
         dtypes,

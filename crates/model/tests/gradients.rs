@@ -13,8 +13,10 @@ use cosmotok_model::weights::load;
 fn check(name: &str) {
     let dev = device().autodiff();
     let path = fixture(&format!("debug/{name}.safetensors"));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture(&format!("debug/{name}.json"))).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture(&format!("debug/{name}.json"))).unwrap(),
+    )
+    .unwrap();
     let cfg = TokenizerConfig::from_official_json(&v).unwrap();
     let (model, _) = load(&path, Some(cfg.clone()), &dev).unwrap();
     let fx = Tensors::open(&path);
@@ -24,17 +26,33 @@ fn check(name: &str) {
     }
     let x = Tensor::<5>::from_data(TensorData::new(xv, xs), &dev);
     let (enc, recon) = model.autoencode(x.clone(), false);
-    let (latent_want, _) = fx.f32(if cfg.is_discrete() { "ref.codes" } else { "ref.latent" });
-    let e = max_abs_diff(&enc.latent.clone().into_data().try_to_vec::<f32>().unwrap(), &latent_want);
+    let (latent_want, _) = fx.f32(if cfg.is_discrete() {
+        "ref.codes"
+    } else {
+        "ref.latent"
+    });
+    let e = max_abs_diff(
+        &enc.latent.clone().into_data().try_to_vec::<f32>().unwrap(),
+        &latent_want,
+    );
     assert!(e <= 1e-4, "{name}: latent err {e}");
     // The loss value is checked in f64 on the host: a 1.25M-element f32 mean on Flex
     // accumulates ~1e-4 relative error, which says nothing about the model.
     let (rv, _) = to_vec(recon.clone());
     let (xv, _) = to_vec(x.clone());
-    let host_loss = rv.iter().zip(&xv).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / rv.len() as f64;
+    let host_loss = rv
+        .iter()
+        .zip(&xv)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum::<f64>()
+        / rv.len() as f64;
     let (want_loss, _) = fx.f32("ref.loss");
     let rel = (host_loss - want_loss[0] as f64).abs() / want_loss[0] as f64;
-    assert!(rel <= 1e-5, "{name}: loss {host_loss} vs {} (rel {rel:e})", want_loss[0]);
+    assert!(
+        rel <= 1e-5,
+        "{name}: loss {host_loss} vs {} (rel {rel:e})",
+        want_loss[0]
+    );
     let loss = recon.sub(x).square().mean();
     let grads = loss.backward();
     let got = named_grads(&model, &grads);
@@ -46,10 +64,17 @@ fn check(name: &str) {
     assert!(!ref_keys.is_empty());
     let mut worst = (String::new(), 0f64);
     for key in &ref_keys {
-        let g = got.get(key).unwrap_or_else(|| panic!("{name}: no gradient for {key}"));
+        let g = got
+            .get(key)
+            .unwrap_or_else(|| panic!("{name}: no gradient for {key}"));
         let g: Vec<f32> = g.clone().try_to_vec::<f32>().unwrap();
         let (r, _) = fx.f32(&format!("ref.grad.{key}"));
-        let num: f64 = g.iter().zip(&r).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+        let num: f64 = g
+            .iter()
+            .zip(&r)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
         let den: f64 = r.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
         let rel = num / den.max(1e-12);
         if den >= 1e-6 && rel > worst.1 {
@@ -59,12 +84,23 @@ fn check(name: &str) {
         // groups hold one channel, the k bias of softmax attention) are float noise of
         // ~1e-8 on both sides: those are compared absolutely.
         let ok = rel <= 1e-3 || (den < 1e-6 && num < 1e-6);
-        assert!(ok, "{name}: gradient of {key}: relative error {rel:e} (|ref| {den:e}, |diff| {num:e})");
+        assert!(
+            ok,
+            "{name}: gradient of {key}: relative error {rel:e} (|ref| {den:e}, |diff| {num:e})"
+        );
     }
     // Parameters the reference gives no gradient (unused sampler convs) get none here either.
     let extra: Vec<&String> = got.keys().filter(|k| !ref_keys.contains(k)).collect();
-    assert!(extra.is_empty(), "{name}: gradients the reference lacks: {extra:?}");
-    eprintln!("{name}: {} gradients, worst relative error {:e} ({})", ref_keys.len(), worst.1, worst.0);
+    assert!(
+        extra.is_empty(),
+        "{name}: gradients the reference lacks: {extra:?}"
+    );
+    eprintln!(
+        "{name}: {} gradients, worst relative error {:e} ({})",
+        ref_keys.len(),
+        worst.1,
+        worst.0
+    );
 }
 
 #[test]

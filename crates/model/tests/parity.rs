@@ -13,7 +13,8 @@ use cosmotok_model::{Tokenizer, TokenizerConfig};
 const TOL: f32 = 1e-4;
 
 fn config_of(json: &std::path::Path) -> TokenizerConfig {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     TokenizerConfig::from_official_json(&v).unwrap()
 }
 
@@ -36,7 +37,11 @@ fn check_fixture(name: &str) {
     let path = fixture(&format!("parity/{name}.safetensors"));
     let cfg = config_of(&fixture(&format!("parity/{name}.json")));
     let (model, report) = load(&path, Some(cfg.clone()), &dev).unwrap();
-    assert!(report.unexpected.is_empty(), "{name}: unexpected keys {:?}", report.unexpected);
+    assert!(
+        report.unexpected.is_empty(),
+        "{name}: unexpected keys {:?}",
+        report.unexpected
+    );
     let fx = Tensors::open(&path);
     let image = !cfg.is_video();
     let x = input5(&fx, &dev);
@@ -44,9 +49,20 @@ fn check_fixture(name: &str) {
     let mut errs = Vec::new();
     if cfg.is_discrete() {
         let (ref_idx, _) = fx.i32("ref.indices");
-        let idx: Vec<i64> = enc.indices.clone().unwrap().into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let idx: Vec<i64> = enc
+            .indices
+            .clone()
+            .unwrap()
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
         assert_eq!(idx.len(), ref_idx.len());
-        let bad = idx.iter().zip(&ref_idx).filter(|(a, b)| **a != **b as i64).count();
+        let bad = idx
+            .iter()
+            .zip(&ref_idx)
+            .filter(|(a, b)| **a != **b as i64)
+            .count();
         assert_eq!(bad, 0, "{name}: {bad} FSQ indices differ");
         let (want, _) = fx.f32("ref.codes");
         let e = max_abs_diff(&squeeze_t(enc.latent.clone(), image), &want);
@@ -65,7 +81,11 @@ fn check_fixture(name: &str) {
     errs.push(("reconstruction", e));
     let loss: f32 = recon.sub(x).square().mean().into_scalar();
     let (want, _) = fx.f32("ref.loss");
-    assert!((loss - want[0]).abs() <= 1e-4 * want[0].abs().max(1.0), "{name}: loss {loss} vs {}", want[0]);
+    assert!(
+        (loss - want[0]).abs() <= 1e-4 * want[0].abs().max(1.0),
+        "{name}: loss {loss} vs {}",
+        want[0]
+    );
     if let Some(idx) = enc.indices {
         // Decoding from indices equals decoding from codes.
         let from_idx = model.decode_indices(idx).unwrap();
@@ -117,7 +137,17 @@ fn every_parity_fixture_is_tested() {
         .filter_map(|n| n.strip_suffix(".safetensors").map(str::to_string))
         .collect();
     names.sort();
-    assert_eq!(names, ["CI8x8", "CV4x8x8", "CV8x8x8", "DI8x8", "DV4x8x8", "DV8x16x16"]);
+    assert_eq!(
+        names,
+        [
+            "CI8x8",
+            "CV4x8x8",
+            "CV8x8x8",
+            "DI8x8",
+            "DV4x8x8",
+            "DV8x16x16"
+        ]
+    );
 }
 
 #[test]

@@ -21,12 +21,18 @@ const KEY_FILES: &[(&str, &str)] = &[
     ("Cosmos-0.1-DI8x8", "Cosmos-0.1-Tokenizer-DI8x8"),
     ("Cosmos-0.1-DI16x16", "Cosmos-0.1-Tokenizer-DI16x16"),
     ("Cosmos-0.1-CV4x8x8_cm24", "Cosmos-0.1-Tokenizer-CV4x8x8"),
-    ("Cosmos-0.1-CV8x8x8_allconvs", "Cosmos-0.1-Tokenizer-CV8x8x8"),
+    (
+        "Cosmos-0.1-CV8x8x8_allconvs",
+        "Cosmos-0.1-Tokenizer-CV8x8x8",
+    ),
     ("Cosmos-0.1-CV8x16x16", "Cosmos-0.1-Tokenizer-CV8x16x16"),
     ("Cosmos-0.1-DV4x8x8", "Cosmos-0.1-Tokenizer-DV4x8x8"),
     ("Cosmos-0.1-DV8x8x8", "Cosmos-0.1-Tokenizer-DV8x8x8"),
     ("Cosmos-0.1or1.0-CV8x8x8", "Cosmos-1.0-Tokenizer-CV8x8x8"),
-    ("Cosmos-0.1or1.0-DV8x16x16", "Cosmos-1.0-Tokenizer-DV8x16x16"),
+    (
+        "Cosmos-0.1or1.0-DV8x16x16",
+        "Cosmos-1.0-Tokenizer-DV8x16x16",
+    ),
     ("Tokenize1-CI8x8-360p", "Cosmos-Tokenize1-CI8x8-360p"),
     ("Tokenize1-CI16x16-360p", "Cosmos-Tokenize1-CI16x16-360p"),
     ("Tokenize1-DI8x8-360p", "Cosmos-Tokenize1-DI8x8-360p"),
@@ -43,7 +49,10 @@ fn key_file(name: &str) -> (Shapes, Option<usize>) {
         .find_map(|l| l.split("params total=").nth(1))
         .and_then(|r| r.split_whitespace().next()?.parse().ok());
     let mut shapes = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let cols: Vec<&str> = line.split('\t').collect();
         if cols.len() >= 4 && cols[3].trim() == "P" {
             let dims: Vec<usize> = cols[1]
@@ -60,7 +69,11 @@ fn key_file(name: &str) -> (Shapes, Option<usize>) {
 
 #[test]
 fn presets_reproduce_the_official_key_lists() {
-    assert_eq!(presets::all().len(), 20, "every released model has a preset");
+    assert_eq!(
+        presets::all().len(),
+        20,
+        "every released model has a preset"
+    );
     let dev = device();
     for (file, preset) in KEY_FILES {
         let cfg = presets::by_name(preset).unwrap_or_else(|| panic!("no preset {preset}"));
@@ -72,7 +85,10 @@ fn presets_reproduce_the_official_key_lists() {
         let (want, total) = key_file(file);
         let missing: Vec<_> = want.keys().filter(|k| !ours.contains_key(*k)).collect();
         let extra: Vec<_> = ours.keys().filter(|k| !want.contains_key(*k)).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "{preset}: missing {missing:?} extra {extra:?}");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{preset}: missing {missing:?} extra {extra:?}"
+        );
         for (k, s) in &want {
             assert_eq!(&ours[k], s, "{preset}: shape of {k}");
         }
@@ -91,7 +107,10 @@ fn architecture_is_inferred_from_released_key_lists() {
         match infer_config(&shapes, None) {
             Ok(got) => {
                 assert_eq!(want.sampler_convs, SamplerConvs::Used, "{file}");
-                let got = TokenizerConfig { name: want.name.clone(), ..got };
+                let got = TokenizerConfig {
+                    name: want.name.clone(),
+                    ..got
+                };
                 assert_eq!(got, want, "{file}");
             }
             Err(InferError::Ambiguous(why)) => {
@@ -109,13 +128,19 @@ fn image_fixtures_infer_without_config_and_video_fixtures_ask_for_one() {
         let h = Header::read(&fixture(&format!("parity/{name}.safetensors"))).unwrap();
         let cfg = h.resolve_config(None).unwrap();
         assert_eq!(presets::short_name(&cfg), name);
-        assert_eq!((cfg.channels, cfg.channels_mult.clone(), cfg.num_res_blocks), (32, vec![1, 2, 2], 1));
+        assert_eq!(
+            (cfg.channels, cfg.channels_mult.clone(), cfg.num_res_blocks),
+            (32, vec![1, 2, 2], 1)
+        );
     }
     for name in ["CV4x8x8", "CV8x8x8", "DV4x8x8", "DV8x16x16"] {
         let h = Header::read(&fixture(&format!("parity/{name}.safetensors"))).unwrap();
         let err = h.resolve_config(None).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("--config") && msg.contains(&format!("{name}.safetensors")), "{msg}");
+        assert!(
+            msg.contains("--config") && msg.contains(&format!("{name}.safetensors")),
+            "{msg}"
+        );
     }
 }
 
@@ -126,7 +151,10 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn config_json(name: &str) -> TokenizerConfig {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture(&format!("parity/{name}.json"))).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture(&format!("parity/{name}.json"))).unwrap(),
+    )
+    .unwrap();
     TokenizerConfig::from_official_json(&v).unwrap()
 }
 
@@ -172,7 +200,10 @@ fn bf16_checkpoints_load_as_f32() {
             continue;
         }
         let (v, s) = a.f32(&k);
-        let bytes: Vec<u8> = v.iter().flat_map(|x| half::bf16::from_f32(*x).to_le_bytes()).collect();
+        let bytes: Vec<u8> = v
+            .iter()
+            .flat_map(|x| half::bf16::from_f32(*x).to_le_bytes())
+            .collect();
         bufs.push((k, s, bytes, Dtype::BF16));
     }
     let views: Vec<(String, TensorView)> = bufs
@@ -185,7 +216,10 @@ fn bf16_checkpoints_load_as_f32() {
     assert_eq!(report.dtypes, vec!["BF16".to_string()]);
     let params = named_params(&model);
     for (k, _, bytes, _) in &bufs {
-        let want: Vec<f32> = bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect();
+        let want: Vec<f32> = bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect();
         let got: Vec<f32> = params[k].clone().try_to_vec::<f32>().unwrap();
         assert_eq!(got, want, "{k}");
     }
@@ -199,7 +233,8 @@ fn missing_and_misshapen_keys_are_named() {
     let write = |drop: &str, reshape: Option<&str>, path: &PathBuf| {
         let mut bufs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for k in a.names() {
-            if k == drop || k.starts_with("ref.") || cosmotok_model::weights::is_ignored_buffer(&k) {
+            if k == drop || k.starts_with("ref.") || cosmotok_model::weights::is_ignored_buffer(&k)
+            {
                 continue;
             }
             let (v, mut s) = a.f32(&k);
@@ -210,7 +245,12 @@ fn missing_and_misshapen_keys_are_named() {
         }
         let views: Vec<(String, TensorView)> = bufs
             .iter()
-            .map(|(k, s, b)| (k.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+            .map(|(k, s, b)| {
+                (
+                    k.clone(),
+                    TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+                )
+            })
             .collect();
         serialize_to_file(views, None, path).unwrap();
     };
@@ -219,7 +259,10 @@ fn missing_and_misshapen_keys_are_named() {
     write("decoder.mid.attn_1.q.weight", None, &p);
     let err = load(&p, Some(cfg.clone()), &device()).unwrap_err();
     assert!(matches!(err, WeightsError::Missing { .. }));
-    assert!(err.to_string().contains("decoder.mid.attn_1.q.weight"), "{err}");
+    assert!(
+        err.to_string().contains("decoder.mid.attn_1.q.weight"),
+        "{err}"
+    );
     let p = tmp("misshapen.safetensors");
     write("", Some("encoder.conv_out.weight"), &p);
     let err = load(&p, Some(cfg), &device()).unwrap_err().to_string();
@@ -238,7 +281,12 @@ fn config_validation_names_the_field() {
     assert!(e.contains("latent_channels"), "{e}");
     let mut cfg = presets::by_name("Cosmos-0.1-Tokenizer-CV8x8x8").unwrap();
     cfg.spatial_compression = 12;
-    assert!(cfg.validate().unwrap_err().to_string().contains("spatial_compression"));
+    assert!(
+        cfg.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("spatial_compression")
+    );
     let cfg = presets::by_name("Cosmos-0.1-Tokenizer-CV8x8x8").unwrap();
     let e = cfg.check_input(16, 64, 64).unwrap_err().to_string();
     assert!(e.contains("input frames") && e.contains("16"), "{e}");

@@ -34,7 +34,11 @@ impl Tensors {
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.st().names().into_iter().map(|s| s.to_string()).collect()
+        self.st()
+            .names()
+            .into_iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -42,11 +46,18 @@ impl Tensors {
     }
 
     pub fn shape(&self, name: &str) -> Vec<usize> {
-        self.st().tensor(name).unwrap_or_else(|_| panic!("missing {name}")).shape().to_vec()
+        self.st()
+            .tensor(name)
+            .unwrap_or_else(|_| panic!("missing {name}"))
+            .shape()
+            .to_vec()
     }
 
     pub fn f32(&self, name: &str) -> (Vec<f32>, Vec<usize>) {
-        let t = self.st().tensor(name).unwrap_or_else(|_| panic!("missing {name}"));
+        let t = self
+            .st()
+            .tensor(name)
+            .unwrap_or_else(|_| panic!("missing {name}"));
         assert_eq!(t.dtype(), Dtype::F32, "{name}");
         let v = t
             .data()
@@ -57,7 +68,10 @@ impl Tensors {
     }
 
     pub fn i32(&self, name: &str) -> (Vec<i32>, Vec<usize>) {
-        let t = self.st().tensor(name).unwrap_or_else(|_| panic!("missing {name}"));
+        let t = self
+            .st()
+            .tensor(name)
+            .unwrap_or_else(|_| panic!("missing {name}"));
         assert_eq!(t.dtype(), Dtype::I32, "{name}");
         let v = t
             .data()
@@ -76,7 +90,10 @@ impl Tensors {
 /// Max |a − b| (shapes must agree).
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> (Vec<f32>, Vec<usize>) {
@@ -85,7 +102,12 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> (Vec<f32>, Vec<usize>) {
 }
 
 /// Asserts shape equality and max abs error ≤ tol; returns the error.
-pub fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: (Vec<f32>, Vec<usize>), tol: f32) -> f32 {
+pub fn assert_close<const D: usize>(
+    what: &str,
+    got: Tensor<D>,
+    want: (Vec<f32>, Vec<usize>),
+    tol: f32,
+) -> f32 {
     let (g, gs) = to_vec(got);
     assert_eq!(gs, want.1, "{what}: shape");
     let err = max_abs_diff(&g, &want.0);
