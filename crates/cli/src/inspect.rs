@@ -80,7 +80,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             let matches = presets::matching(&cfg);
             match matches.first() {
                 Some((p, true)) => println!("preset: {}", p.name),
-                Some((p, false)) => println!(
+                Some((_, false)) => println!(
                     "preset: {} structure, custom size ({})",
                     presets::short_name(&cfg),
                     matches
@@ -88,7 +88,6 @@ pub fn run(args: &InspectArgs) -> Result<()> {
                         .map(|(p, _)| p.name.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
-                        + if p.name.is_empty() { "" } else { "" }
                 ),
                 None => println!("preset: none ({} custom)", presets::short_name(&cfg)),
             }

@@ -316,7 +316,7 @@ impl TokenizerConfig {
                 ));
             }
             let check_groups = |c: usize, field: &str| -> Result<(), ConfigError> {
-                if c % self.num_groups != 0 {
+                if !c.is_multiple_of(self.num_groups) {
                     Err(bad(
                         field,
                         c,
@@ -397,14 +397,14 @@ impl TokenizerConfig {
         width: usize,
     ) -> Result<(), ConfigError> {
         let s = self.spatial_compression;
-        if height % s != 0 || height == 0 {
+        if !height.is_multiple_of(s) || height == 0 {
             return Err(bad(
                 "input height",
                 height,
                 format!("a positive multiple of the spatial compression {s})"),
             ));
         }
-        if width % s != 0 || width == 0 {
+        if !width.is_multiple_of(s) || width == 0 {
             return Err(bad(
                 "input width",
                 width,
@@ -413,7 +413,7 @@ impl TokenizerConfig {
         }
         if self.is_video() {
             let t = self.temporal_compression;
-            if frames == 0 || (frames - 1) % t != 0 {
+            if frames == 0 || !(frames - 1).is_multiple_of(t) {
                 return Err(bad(
                     "input frames",
                     frames,

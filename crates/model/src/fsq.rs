@@ -66,7 +66,7 @@ impl Fsq {
     /// tanh(z + shift)·half_l − offset: maps z into (−L/2, L/2) so that rounding gives L values.
     pub fn bound<const D: usize>(&self, z: Tensor<D>) -> Tensor<D> {
         let device = z.device();
-        let offset = |l: usize| if l % 2 == 0 { 0.5f32 } else { 0.0 };
+        let offset = |l: usize| if l.is_multiple_of(2) { 0.5f32 } else { 0.0 };
         let shift = self.channel_const::<D>(
             |l| ((offset(l) as f64) / (Self::half_l(l) as f64)).atanh() as f32,
             &device,

@@ -49,6 +49,7 @@ pub struct VideoTokenizer {
 /// A Cosmos tokenizer. Stored with enum variants skipped, so its keys are exactly the
 /// official ones (`encoder.*`, `decoder.*`, `quant_conv.*`, `post_quant_conv.*`).
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one tokenizer per process; boxing buys nothing
 pub enum Tokenizer {
     Image(ImageTokenizer),
     Video(VideoTokenizer),

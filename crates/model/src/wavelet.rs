@@ -51,7 +51,7 @@ fn haar3d_matrix(device: &Device) -> Tensor<2> {
 /// official filters pad 0 left / 1 right in reflect mode; for even lengths it is never read).
 fn pad_odd<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     let n = x.dims()[dim];
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return x;
     }
     let mut pads = [(0usize, 0usize); D];
