@@ -122,10 +122,7 @@ impl Outputs {
             .iter()
             .map(|(n, s, b, d)| Ok((n.clone(), TensorView::new(*d, s.clone(), b)?)))
             .collect::<Result<_, safetensors::SafeTensorError>>()?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create `{}`", parent.display()))?;
-        }
+        cosmotok_data::ensure_parent_dir(path)?;
         let tmp = path.with_extension("safetensors.tmp");
         serialize_to_file(views, None, &tmp)
             .with_context(|| format!("cannot write `{}`", tmp.display()))?;

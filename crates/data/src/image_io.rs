@@ -48,10 +48,7 @@ pub fn write_image(path: &Path, frames: &Frames, t: usize) -> Result<()> {
             shown(path)
         );
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| anyhow!("{}: cannot create directory: {e}", shown(parent)))?;
-    }
+    crate::ensure_parent_dir(path)?;
     frames
         .to_rgb8(t)
         .save(path)

@@ -28,3 +28,12 @@ pub use video_io::{probe_video, read_video, write_video};
 pub(crate) fn shown(path: &std::path::Path) -> String {
     format!("`{}`", path.display())
 }
+
+/// Creates the parent directory of an output file, if it has one.
+pub fn ensure_parent_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", shown(parent)))?;
+    }
+    Ok(())
+}

@@ -299,10 +299,7 @@ pub fn write_video(path: &Path, frames: &Frames, fps: f64) -> Result<()> {
             shown(path)
         );
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| anyhow!("{}: cannot create directory: {e}", shown(parent)))?;
-    }
+    crate::ensure_parent_dir(path)?;
     encode_h264(path, frames, fps)
         .map_err(|e| anyhow!("{}: cannot write H.264 video: {e}", shown(path)))
 }
