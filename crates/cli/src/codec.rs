@@ -52,7 +52,7 @@ pub struct CodecArgs {
 }
 
 pub fn load_model(args: &ModelArgs) -> Result<(Tokenizer, Device)> {
-    let device = crate::device::parse(&args.device)?;
+    let device = cosmotok_train::device::parse(&args.device)?;
     let config = args
         .config
         .as_deref()

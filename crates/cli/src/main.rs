@@ -2,7 +2,6 @@
 
 mod codec;
 mod config_arg;
-mod device;
 mod inspect;
 mod tensor_io;
 

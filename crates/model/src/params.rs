@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 
@@ -11,6 +11,9 @@ struct Collect<'a> {
     path: Vec<String>,
     grads: Option<&'a Gradients>,
     out: BTreeMap<String, TensorData>,
+    /// Only ids and shapes are collected (no tensor data is read).
+    ids_only: bool,
+    ids: BTreeMap<String, (ParamId, Vec<usize>)>,
 }
 
 impl ModuleVisitor for Collect<'_> {
@@ -36,6 +39,11 @@ impl ModuleVisitor for Collect<'_> {
                 _ => {}
             }
         }
+        if self.ids_only {
+            self.ids
+                .insert(parts.join("."), (param.id, param.val().shape().to_vec()));
+            return;
+        }
         let value = match self.grads {
             Some(g) => param.val().grad(g).map(|t| t.into_data()),
             None => Some(param.val().into_data()),
@@ -52,6 +60,8 @@ pub fn named_params<M: Module>(module: &M) -> BTreeMap<String, TensorData> {
         path: Vec::new(),
         grads: None,
         out: BTreeMap::new(),
+        ids_only: false,
+        ids: BTreeMap::new(),
     };
     module.visit(&mut v);
     v.out
@@ -63,7 +73,31 @@ pub fn named_grads<M: Module>(module: &M, grads: &Gradients) -> BTreeMap<String,
         path: Vec::new(),
         grads: Some(grads),
         out: BTreeMap::new(),
+        ids_only: false,
+        ids: BTreeMap::new(),
     };
     module.visit(&mut v);
     v.out
+}
+
+/// The [`ParamId`] of every float parameter, by official key (for freezing parameter groups and
+/// optimizer bookkeeping).
+pub fn param_ids<M: Module>(module: &M) -> BTreeMap<String, ParamId> {
+    param_index(module)
+        .into_iter()
+        .map(|(k, (id, _))| (k, id))
+        .collect()
+}
+
+/// The [`ParamId`] and shape of every float parameter, by official key (reads no data).
+pub fn param_index<M: Module>(module: &M) -> BTreeMap<String, (ParamId, Vec<usize>)> {
+    let mut v = Collect {
+        path: Vec::new(),
+        grads: None,
+        out: BTreeMap::new(),
+        ids_only: true,
+        ids: BTreeMap::new(),
+    };
+    module.visit(&mut v);
+    v.ids
 }

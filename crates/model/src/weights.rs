@@ -359,3 +359,87 @@ pub fn save(model: &Tokenizer, path: &Path) -> Result<(), WeightsError> {
         reason: e.to_string(),
     })
 }
+
+/// What [`load_matching`] did.
+#[derive(Clone, Debug, Default)]
+pub struct MatchReport {
+    /// Keys loaded from the file.
+    pub loaded: Vec<String>,
+    /// Keys of the model whose shape differs in the file: `(key, file shape, model shape)`.
+    /// They keep their fresh initialisation.
+    pub reinitialized: Vec<(String, Vec<usize>, Vec<usize>)>,
+    /// Keys of the model absent from the file (fresh initialisation).
+    pub missing: Vec<String>,
+    /// Learned keys of the file the model does not have.
+    pub unused: Vec<String>,
+}
+
+/// Loads every tensor of `path` whose key and shape match a parameter of `model`, leaving
+/// the others at their initialisation — fine-tuning into a new compression ratio or width.
+pub fn load_matching(model: &mut Tokenizer, path: &Path) -> Result<MatchReport, WeightsError> {
+    let header = Header::read(path)?;
+    let fmt = |reason: String| WeightsError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let index = crate::params::param_index(model);
+    let mut report = MatchReport::default();
+    let mut chosen: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (key, (_, shape)) in &index {
+        match header.tensors.get(key) {
+            None => report.missing.push(key.clone()),
+            Some(info) if info.shape != *shape => {
+                report
+                    .reinitialized
+                    .push((key.clone(), info.shape.clone(), shape.clone()))
+            }
+            Some(info) => {
+                let dtype = match info.dtype.as_str() {
+                    "F32" => safetensors::Dtype::F32,
+                    "F16" => safetensors::Dtype::F16,
+                    "BF16" => safetensors::Dtype::BF16,
+                    "F64" => safetensors::Dtype::F64,
+                    other => {
+                        return Err(fmt(format!(
+                            "`{key}` has dtype {other}; expected F32, F16, BF16 or F64"
+                        )));
+                    }
+                };
+                let bytes = header.read_bytes(key)?.expect("key is in the header");
+                chosen.push((key.clone(), dtype, info.shape.clone(), bytes));
+                report.loaded.push(key.clone());
+            }
+        }
+    }
+    report.unused = header
+        .shapes()
+        .keys()
+        .filter(|k| !index.contains_key(*k))
+        .cloned()
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = chosen
+        .iter()
+        .map(|(k, d, s, b)| {
+            safetensors::tensor::TensorView::new(*d, s.clone(), b)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| fmt(format!("`{k}`: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let bytes = safetensors::tensor::serialize(views, None).map_err(|e| fmt(e.to_string()))?;
+    let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .with_from_adapter(adapter)
+        .skip_enum_variants(true)
+        .allow_partial(true)
+        .validate(true);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| fmt(e.to_string()))?;
+    if !result.errors.is_empty() {
+        return Err(WeightsError::Apply {
+            path: path.to_path_buf(),
+            errors: result.errors.iter().map(|e| e.to_string()).collect(),
+        });
+    }
+    Ok(report)
+}

@@ -1,4 +1,4 @@
-//! `--device`: flex (CPU, default), wgpu (feature `wgpu`), cuda (feature `cuda`).
+//! Device names (`[run] device`, `--device`): flex (CPU, default), wgpu (feature `wgpu`), cuda (feature `cuda`).
 
 use anyhow::{Result, bail};
 use burn::prelude::*;
@@ -19,7 +19,7 @@ pub fn parse(name: &str) -> Result<Device> {
                 known.push("cuda");
             }
             bail!(
-                "--device `{other}` is not available in this build (available: {}; GPU devices need \
+                "device `{other}` is not available in this build (available: {}; GPU devices need \
                  the cargo feature of the same name)",
                 known.join(", ")
             )

@@ -1,0 +1,124 @@
+//! Evaluation of a tokenizer on a list of clips: PSNR and SSIM with the TokenBench formulas
+//! (per clip, then averaged), FSQ codebook usage and perplexity, and a reconstruction grid.
+
+use std::path::Path;
+
+use anyhow::Result;
+use burn::prelude::*;
+use cosmotok_model::Tokenizer;
+
+use crate::data::Batch;
+use crate::grid::{self, GridRow};
+use crate::metrics::{CodeStats, psnr, ssim};
+use crate::trainer::batch_tensor;
+
+/// Averages over the evaluated clips.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalReport {
+    pub clips: usize,
+    pub psnr: f64,
+    pub ssim: f64,
+    /// FSQ only: fraction of the codebook used, and perplexity of the code distribution.
+    pub codebook_usage: Option<f64>,
+    pub perplexity: Option<f64>,
+}
+
+impl EvalReport {
+    pub fn fields(&self) -> Vec<(String, f64)> {
+        let mut v = vec![
+            ("clips".to_string(), self.clips as f64),
+            ("psnr".into(), self.psnr),
+            ("ssim".into(), self.ssim),
+        ];
+        if let Some(u) = self.codebook_usage {
+            v.push(("codebook_usage".into(), u));
+        }
+        if let Some(p) = self.perplexity {
+            v.push(("perplexity".into(), p));
+        }
+        v
+    }
+
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "eval on {} clips: PSNR {:.2} dB, SSIM {:.4}",
+            self.clips, self.psnr, self.ssim
+        );
+        if let (Some(u), Some(p)) = (self.codebook_usage, self.perplexity) {
+            s += &format!(", codebook usage {:.2}%, perplexity {p:.1}", 100.0 * u);
+        }
+        s
+    }
+}
+
+/// Reconstructs up to `max_clips` clips of `batches` and measures them; writes a grid of the
+/// first `grids` clips to `grid_path` when given.
+pub fn evaluate(
+    model: &Tokenizer,
+    batches: &[Batch],
+    device: &Device,
+    max_clips: usize,
+    grids: usize,
+    grid_path: Option<&Path>,
+) -> Result<EvalReport> {
+    let mut codes = model.fsq().map(|f| CodeStats::new(f.codebook_size()));
+    let (mut n, mut sum_psnr, mut sum_ssim) = (0usize, 0.0, 0.0);
+    let mut kept: Vec<(Vec<f32>, Vec<f32>, [usize; 3])> = Vec::new();
+    'outer: for batch in batches {
+        let x = batch_tensor(batch, device);
+        let (enc, recon) = model.autoencode(x, false);
+        let recon: Vec<f32> = recon
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        if let (Some(stats), Some(idx)) = (&mut codes, enc.indices) {
+            let idx: Vec<i64> = idx
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec::<i64>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            stats.add(&idx);
+        }
+        let [b, _, t, h, w] = batch.shape;
+        let per = 3 * t * h * w;
+        for i in 0..b {
+            if n >= max_clips {
+                break 'outer;
+            }
+            let a = &batch.data[i * per..(i + 1) * per];
+            let r = &recon[i * per..(i + 1) * per];
+            sum_psnr += psnr(a, r);
+            sum_ssim += ssim(a, r, t, h, w);
+            if kept.len() < grids {
+                kept.push((a.to_vec(), r.to_vec(), [t, h, w]));
+            }
+            n += 1;
+        }
+    }
+    if n == 0 {
+        anyhow::bail!("evaluation: no clips to evaluate (is the eval data empty?)");
+    }
+    if let Some(path) = grid_path
+        && !kept.is_empty()
+    {
+        let rows: Vec<GridRow<'_>> = kept
+            .iter()
+            .map(|(a, r, [t, h, w])| GridRow {
+                input: a,
+                recon: r,
+                frames: *t,
+                height: *h,
+                width: *w,
+            })
+            .collect();
+        grid::save(&rows, path)?;
+    }
+    Ok(EvalReport {
+        clips: n,
+        psnr: sum_psnr / n as f64,
+        ssim: sum_ssim / n as f64,
+        codebook_usage: codes.as_ref().map(|c| c.usage()),
+        perplexity: codes.as_ref().map(|c| c.perplexity()),
+    })
+}

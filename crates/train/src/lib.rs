@@ -1,0 +1,27 @@
+//! cosmotok-train: the training loop, checkpoints, evaluation and export of cosmotok
+//! tokenizers.
+//!
+//! * [`config`]: the training TOML (`configs/recipes/*.toml`) with `--set` overrides.
+//! * [`trainer`]: iteration-based loop — AdamW, warm-up + schedule ([`lr`]), global-norm
+//!   clipping ([`clip`]), gradient accumulation, EMA ([`ema`]), non-finite guard with
+//!   roll-back, atomic checkpoints with exact resume ([`checkpoint`]).
+//! * [`eval`] / [`metrics`]: PSNR and SSIM (TokenBench formulas), FSQ code statistics, PNG
+//!   grids ([`grid`]).
+//! * [`logger`]: `metrics.jsonl` and the progress bar.
+
+pub mod checkpoint;
+pub mod clip;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod ema;
+pub mod eval;
+pub mod grid;
+pub mod logger;
+pub mod loss;
+pub mod lr;
+pub mod metrics;
+pub mod trainer;
+
+pub use config::TrainConfig;
+pub use trainer::{Resume, RunSummary, StepStats, TrainState, Trainer, TrainerOptions};

@@ -1,0 +1,539 @@
+//! The iteration-based training loop: generator step (reconstruction losses, gradient
+//! accumulation, global-norm clipping, AdamW, EMA), non-finite guard with roll-back,
+//! checkpoints with exact resume, in-loop evaluation and logging.
+//!
+//! Determinism: every random draw of a step comes from the backend RNG seeded with
+//! `(run seed, step)` at the start of the step, and the data order is a function of the loader
+//! position stored in the checkpoint, so a resumed run repeats an uninterrupted one exactly.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::{Module, ParamId};
+use burn::optim::{
+    AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, OptimizerRecord,
+};
+use burn::prelude::*;
+use cosmotok_model::weights::{self, MatchReport};
+use cosmotok_model::{Formulation, Tokenizer, params};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{Checkpoints, STATE_FILE, write_atomic};
+use crate::clip::clip_global_norm;
+use crate::config::{TrainConfig, TrainMode};
+use crate::data::{Batch, Loader, LoaderPosition};
+use crate::ema::Ema;
+use crate::eval::{EvalReport, evaluate};
+use crate::logger::{MetricsLog, progress_bar, summary};
+use crate::loss::ReconLoss;
+use crate::lr::learning_rate;
+
+/// Everything about the run's progress that is not a tensor (saved as `state.json`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TrainState {
+    /// Optimizer steps done.
+    pub step: u64,
+    /// Learning-rate multiplier (lowered by each roll-back).
+    pub lr_scale: f64,
+    /// Non-finite steps in a row.
+    pub bad_in_row: u32,
+    /// Steps skipped because the loss or a gradient was not finite.
+    pub skipped_steps: u64,
+    pub rollbacks: u32,
+    /// Position of the next training batch.
+    pub loader: LoaderPosition,
+    pub samples_seen: u64,
+}
+
+/// How to start: resume from the run directory's newest checkpoint when there is one
+/// (the default, so re-running a crashed command continues it), from a given checkpoint
+/// directory, or never.
+#[derive(Clone, Debug, Default)]
+pub enum Resume {
+    #[default]
+    Auto,
+    From(PathBuf),
+    Never,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TrainerOptions {
+    pub resume: Resume,
+    /// No progress bar (tests, non-interactive logs).
+    pub quiet: bool,
+}
+
+/// The result of one optimizer step.
+#[derive(Clone, Debug)]
+pub struct StepStats {
+    /// The step number this update produced (1-based after the update).
+    pub step: u64,
+    pub loss: f64,
+    pub terms: Vec<(String, f64)>,
+    pub grad_norm: Option<f64>,
+    pub lr: f64,
+    /// The update was skipped (non-finite loss or gradient).
+    pub skipped: bool,
+    pub samples: usize,
+}
+
+/// A training run.
+pub struct Trainer {
+    pub cfg: TrainConfig,
+    run_dir: PathBuf,
+    /// Non-autodiff device (EMA, evaluation).
+    base: Device,
+    /// Autodiff device of the trained model.
+    device: Device,
+    pub model: Tokenizer,
+    pub ema: Option<Ema>,
+    optim: ModuleOptimizer,
+    /// Parameters that receive updates (all of them unless a fine-tuning mode freezes some).
+    trainable: Vec<ParamId>,
+    loss: ReconLoss,
+    loader: Loader,
+    eval_batches: Vec<Batch>,
+    pub state: TrainState,
+    log: MetricsLog,
+    ckpts: Checkpoints,
+    quiet: bool,
+    /// Fine-tuning load report (when `[finetune] from` is set on a fresh start).
+    pub finetune_report: Option<MatchReport>,
+    /// Fault injection for tests: the next N losses are made NaN.
+    #[doc(hidden)]
+    pub inject_nonfinite: u32,
+}
+
+/// Mixes the run seed and the step into the seed of that step's RNG (splitmix64).
+fn step_seed(seed: u64, step: u64) -> u64 {
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The batch as a `[B, 3, T, H, W]` tensor.
+pub fn batch_tensor(batch: &Batch, device: &Device) -> Tensor<5> {
+    Tensor::from_data(
+        TensorData::new(batch.data.clone(), batch.shape.to_vec()),
+        device,
+    )
+}
+
+fn trainable_ids(model: &Tokenizer, mode: TrainMode) -> Vec<ParamId> {
+    params::param_ids(model)
+        .into_iter()
+        .filter(|(k, _)| match mode {
+            TrainMode::Full => true,
+            TrainMode::DecoderOnly => {
+                k.starts_with("decoder.") || k.starts_with("post_quant_conv.")
+            }
+            TrainMode::EncoderFrozen => !k.starts_with("encoder."),
+        })
+        .map(|(_, id)| id)
+        .collect()
+}
+
+impl Trainer {
+    /// Builds the run: model (fresh, fine-tuned from `[finetune] from`, or resumed), optimizer,
+    /// EMA, data and losses.
+    pub fn new(cfg: TrainConfig, opts: TrainerOptions) -> Result<Trainer> {
+        cfg.validate()?;
+        let base = crate::device::parse(&cfg.run.device)?;
+        let device = base.clone().autodiff();
+        let run_dir = cfg.run.out_dir.clone();
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("cannot create the run directory `{}`", run_dir.display()))?;
+        let ckpts = Checkpoints::new(&run_dir);
+        let resume_from = match &opts.resume {
+            Resume::Never => None,
+            Resume::From(p) => Some(p.clone()),
+            Resume::Auto => ckpts.latest().map(|(_, p)| p),
+        };
+
+        base.seed(cfg.run.seed);
+        let mut model = Tokenizer::new(&cfg.model, &device)?;
+        let mut finetune_report = None;
+        if resume_from.is_none()
+            && let Some(from) = &cfg.finetune.from
+        {
+            let report = weights::load_matching(&mut model, from)
+                .with_context(|| format!("[finetune] from = `{}`", from.display()))?;
+            if report.loaded.is_empty() {
+                bail!(
+                    "[finetune] from = `{}`: no tensor of the file fits the model (is [model] the \
+                     right architecture?)",
+                    from.display()
+                );
+            }
+            tracing::info!(
+                "fine-tuning from {}: {} tensors loaded, {} re-initialised (shape differs), {} \
+                 missing from the file, {} unused",
+                from.display(),
+                report.loaded.len(),
+                report.reinitialized.len(),
+                report.missing.len(),
+                report.unused.len()
+            );
+            for (k, file, ours) in &report.reinitialized {
+                tracing::info!("  re-initialised {k}: file {file:?} → model {ours:?}");
+            }
+            finetune_report = Some(report);
+        }
+        let trainable = trainable_ids(&model, cfg.finetune.mode);
+        let optim = AdamWConfig::new()
+            .with_beta_1(cfg.optim.betas[0] as f32)
+            .with_beta_2(cfg.optim.betas[1] as f32)
+            .with_epsilon(cfg.optim.eps as f32)
+            .with_weight_decay(cfg.optim.weight_decay as f32)
+            .init();
+        let ema = cfg.ema.enabled.then(|| Ema::new(&model, cfg.ema.beta));
+        let loss = ReconLoss::new(&cfg.loss, &device)?;
+        let loader = Loader::new(&cfg.data, false)?;
+        let eval_batches = Loader::eval_batches(&cfg.data)?;
+        let log = MetricsLog::open(&run_dir)?;
+        let mut trainer = Trainer {
+            run_dir,
+            base,
+            device,
+            model,
+            ema,
+            optim,
+            trainable,
+            loss,
+            loader,
+            eval_batches,
+            state: TrainState {
+                lr_scale: 1.0,
+                ..TrainState::default()
+            },
+            log,
+            ckpts,
+            quiet: opts.quiet,
+            finetune_report,
+            inject_nonfinite: 0,
+            cfg,
+        };
+        if let Some(dir) = resume_from {
+            trainer.load_checkpoint(&dir)?;
+            tracing::info!(
+                "resumed from {} at step {}",
+                dir.display(),
+                trainer.state.step
+            );
+        }
+        write_atomic(
+            &trainer.run_dir.join("config.toml"),
+            trainer.cfg.to_toml().as_bytes(),
+        )?;
+        Ok(trainer)
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    pub fn checkpoints(&self) -> &Checkpoints {
+        &self.ckpts
+    }
+
+    /// One optimizer step (with `grad_accum` micro-batches).
+    pub fn step(&mut self) -> Result<StepStats> {
+        let step = self.state.step;
+        self.base.seed(step_seed(self.cfg.run.seed, step));
+        let accum = self.cfg.run.grad_accum;
+        let sample = self.cfg.model.formulation == Formulation::Vae;
+        let mut acc = GradientsAccumulator::<Tokenizer>::new();
+        let mut loss_sum = 0.0f64;
+        let mut terms: BTreeMap<String, f64> = BTreeMap::new();
+        let mut samples = 0;
+        for _ in 0..accum {
+            let batch = self.loader.next_batch()?;
+            samples += batch.shape[0];
+            let x = batch_tensor(&batch, &self.device);
+            let (_enc, recon) = self.model.autoencode(x.clone(), sample);
+            let out = self.loss.forward(x, recon, step);
+            let mut loss = out.total;
+            if self.inject_nonfinite > 0 {
+                self.inject_nonfinite -= 1;
+                loss = loss.mul_scalar(f32::NAN);
+            }
+            loss_sum += loss.clone().into_scalar::<f32>() as f64 / accum as f64;
+            for (name, t) in out.terms {
+                *terms.entry(name).or_default() += t.into_scalar::<f32>() as f64 / accum as f64;
+            }
+            let mut grads = loss.div_scalar(accum as f64).backward();
+            let grads = GradientsParams::from_params(&mut grads, &self.model, &self.trainable);
+            acc.accumulate(&self.model, grads);
+        }
+        let mut grads = acc.grads();
+        let grad_norm = if loss_sum.is_finite() {
+            clip_global_norm(&self.model, &mut grads, self.cfg.optim.clip_grad_norm)
+        } else {
+            None
+        };
+        let lr =
+            learning_rate(&self.cfg.optim, step, self.cfg.run.iterations) * self.state.lr_scale;
+        let terms: Vec<(String, f64)> = terms.into_iter().collect();
+        if grad_norm.is_none() {
+            self.state.bad_in_row += 1;
+            self.state.skipped_steps += 1;
+            self.state.loader = self.loader.position();
+            tracing::warn!(
+                "step {}: non-finite loss or gradient (loss {loss_sum}); update skipped ({} in a row)",
+                step + 1,
+                self.state.bad_in_row
+            );
+            self.log.write(
+                "skip",
+                step + 1,
+                &[
+                    ("loss".into(), loss_sum),
+                    ("in_row".into(), self.state.bad_in_row as f64),
+                ],
+            )?;
+            if self.state.bad_in_row >= self.cfg.guard.max_bad_steps {
+                self.roll_back()?;
+            }
+            return Ok(StepStats {
+                step: self.state.step,
+                loss: loss_sum,
+                terms,
+                grad_norm: None,
+                lr,
+                skipped: true,
+                samples,
+            });
+        }
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.model, step, self.cfg.ema.start);
+        }
+        self.state.bad_in_row = 0;
+        self.state.step += 1;
+        self.state.samples_seen += samples as u64;
+        self.state.loader = self.loader.position();
+        Ok(StepStats {
+            step: self.state.step,
+            loss: loss_sum,
+            terms,
+            grad_norm,
+            lr,
+            skipped: false,
+            samples,
+        })
+    }
+
+    /// After `max_bad_steps` non-finite steps in a row: reload the newest checkpoint's
+    /// weights, optimizer and EMA, and lower the learning rate. The data stream goes on from
+    /// where it is (the batches that produced the non-finite values are not replayed).
+    fn roll_back(&mut self) -> Result<()> {
+        let Some((step, dir)) = self.ckpts.latest() else {
+            bail!(
+                "{} non-finite steps in a row at step {} and no checkpoint to roll back to; \
+                 lower [optim] lr or check the data",
+                self.state.bad_in_row,
+                self.state.step
+            );
+        };
+        let keep = self.state.clone();
+        self.load_checkpoint(&dir)?;
+        self.state.lr_scale = keep.lr_scale * self.cfg.guard.lr_factor;
+        self.state.rollbacks = keep.rollbacks + 1;
+        self.state.skipped_steps = keep.skipped_steps;
+        self.state.bad_in_row = 0;
+        self.state.loader = keep.loader.clone();
+        self.loader.seek(&keep.loader)?;
+        tracing::error!(
+            "ROLL-BACK: {} non-finite steps in a row; reloaded the checkpoint of step {step} and \
+             lowered the learning rate to {:.3}× the schedule",
+            self.cfg.guard.max_bad_steps,
+            self.state.lr_scale
+        );
+        self.log.write(
+            "rollback",
+            step,
+            &[
+                ("lr_scale".into(), self.state.lr_scale),
+                ("rollbacks".into(), self.state.rollbacks as f64),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Saves a checkpoint of the current step (atomic; keeps the newest `keep_last`).
+    pub fn save_checkpoint(&self) -> Result<PathBuf> {
+        let state = serde_json::to_vec_pretty(&self.state)?;
+        let config = self.cfg.to_toml();
+        let dir = self
+            .ckpts
+            .save(self.state.step, self.cfg.run.keep_last, |dir| {
+                let err = |what: &str, e: &dyn std::fmt::Display| {
+                    anyhow::anyhow!("cannot write the {what} of the checkpoint: {e}")
+                };
+                self.model
+                    .clone()
+                    .save_file(dir.join("model.bpk"))
+                    .map_err(|e| err("model", &e))?;
+                self.optim
+                    .to_record()
+                    .save(dir.join("optim.bpk"))
+                    .map_err(|e| err("optimizer state", &e))?;
+                if let Some(ema) = &self.ema {
+                    ema.model
+                        .clone()
+                        .save_file(dir.join("ema.bpk"))
+                        .map_err(|e| err("EMA", &e))?;
+                }
+                std::fs::write(dir.join("config.toml"), &config)?;
+                std::fs::write(dir.join(STATE_FILE), &state)?;
+                Ok(())
+            })?;
+        tracing::info!("checkpoint {}", dir.display());
+        Ok(dir)
+    }
+
+    /// Restores model, optimizer, EMA, state and data position from a checkpoint directory.
+    pub fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
+        let ctx = |what: &str| format!("checkpoint `{}`: cannot load the {what}", dir.display());
+        let state: TrainState = serde_json::from_slice(
+            &std::fs::read(dir.join(STATE_FILE)).with_context(|| ctx(STATE_FILE))?,
+        )
+        .with_context(|| ctx(STATE_FILE))?;
+        // Loading a burnpack module record restores the parameter ids, which key the optimizer
+        // state.
+        self.model = Tokenizer::new(&self.cfg.model, &self.device)?
+            .try_load_file(dir.join("model.bpk"))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| ctx("model (model.bpk)"))?;
+        let record = OptimizerRecord::load(dir.join("optim.bpk"))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| ctx("optimizer state (optim.bpk)"))?;
+        self.optim = self.optim.clone().load_record(record);
+        if let Some(ema) = &mut self.ema {
+            let path = dir.join("ema.bpk");
+            ema.model = if path.is_file() {
+                Tokenizer::new(&self.cfg.model, &self.base)?
+                    .try_load_file(&path)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| ctx("EMA (ema.bpk)"))?
+            } else {
+                tracing::warn!(
+                    "{}: no EMA weights; the EMA restarts from the weights",
+                    dir.display()
+                );
+                self.model.valid()
+            };
+        }
+        self.trainable = trainable_ids(&self.model, self.cfg.finetune.mode);
+        self.loader.seek(&state.loader)?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// Evaluates on the eval clips (EMA weights when configured) and writes grids.
+    pub fn evaluate(&mut self, write_grids: bool) -> Result<EvalReport> {
+        let model = match (&self.ema, self.cfg.ema.use_for_eval) {
+            (Some(ema), true) => ema.model.clone(),
+            _ => self.model.valid(),
+        };
+        let grid_path = (write_grids && self.cfg.eval.grids > 0).then(|| {
+            self.run_dir
+                .join("grids")
+                .join(format!("step_{:08}.png", self.state.step))
+        });
+        let report = evaluate(
+            &model,
+            &self.eval_batches,
+            &self.base,
+            self.cfg.eval.max_clips,
+            self.cfg.eval.grids,
+            grid_path.as_deref(),
+        )?;
+        self.log.write("eval", self.state.step, &report.fields())?;
+        Ok(report)
+    }
+
+    /// Trains until `[run] iterations` or until `stop` is set (then the current step finishes
+    /// and a checkpoint is saved). Evaluates at the start of a fresh run, every
+    /// `[eval] every` steps and at the end.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<RunSummary> {
+        let total = self.cfg.run.iterations;
+        let first_eval = if self.state.step == 0 {
+            Some(self.evaluate(false)?)
+        } else {
+            None
+        };
+        if let Some(r) = &first_eval {
+            tracing::info!("step 0: {}", r.summary());
+        }
+        let bar = progress_bar(total, self.state.step, self.quiet);
+        let mut last_log = Instant::now();
+        let mut samples_since = 0usize;
+        let mut last_eval = first_eval.clone();
+        let mut interrupted = false;
+        while self.state.step < total {
+            if stop.load(Ordering::SeqCst) {
+                interrupted = true;
+                break;
+            }
+            let stats = self.step()?;
+            samples_since += stats.samples;
+            if stats.skipped {
+                continue;
+            }
+            let s = stats.step;
+            bar.set_position(s);
+            if s % self.cfg.run.log_every == 0 || s == total {
+                let secs = last_log.elapsed().as_secs_f64().max(1e-9);
+                let mut fields = vec![("loss".to_string(), stats.loss)];
+                fields.extend(stats.terms.iter().cloned());
+                fields.push(("lr".into(), stats.lr));
+                fields.push(("grad_norm".into(), stats.grad_norm.unwrap_or(f64::NAN)));
+                fields.push(("samples_per_s".into(), samples_since as f64 / secs));
+                self.log.write("train", s, &fields)?;
+                bar.set_message(summary(&fields));
+                last_log = Instant::now();
+                samples_since = 0;
+            }
+            if s % self.cfg.run.checkpoint_every == 0 && s != total {
+                self.save_checkpoint()?;
+            }
+            if self.cfg.eval.every > 0 && s % self.cfg.eval.every == 0 && s != total {
+                let r = self.evaluate(true)?;
+                bar.println(format!("step {s}: {}", r.summary()));
+                last_eval = Some(r);
+            }
+        }
+        bar.finish_and_clear();
+        let checkpoint = self.save_checkpoint()?;
+        let final_eval = if interrupted {
+            last_eval
+        } else {
+            let r = self.evaluate(true)?;
+            tracing::info!("step {}: {}", self.state.step, r.summary());
+            Some(r)
+        };
+        Ok(RunSummary {
+            steps: self.state.step,
+            interrupted,
+            checkpoint,
+            first_eval,
+            final_eval,
+        })
+    }
+}
+
+/// What a call to [`Trainer::run`] did.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub steps: u64,
+    pub interrupted: bool,
+    pub checkpoint: PathBuf,
+    /// Evaluation before the first step (fresh runs).
+    pub first_eval: Option<EvalReport>,
+    pub final_eval: Option<EvalReport>,
+}
