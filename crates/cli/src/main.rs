@@ -4,6 +4,7 @@ mod codec;
 mod config_arg;
 mod inspect;
 mod tensor_io;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -30,9 +31,24 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// List the presets of every released model.
     Presets,
+    /// Train a tokenizer from a recipe (resumes from the run directory's newest checkpoint).
+    Train(train_cmd::TrainArgs),
+    /// Fine-tune from a released checkpoint (full, decoder_only or encoder_frozen).
+    Finetune(train_cmd::FinetuneArgs),
+    /// Evaluate a checkpoint (PSNR, SSIM, FSQ code usage) on a recipe's eval clips.
+    Eval(train_cmd::EvalArgs),
+    /// Export a checkpoint as safetensors with official keys (+ encoder/decoder parts).
+    Export(train_cmd::ExportArgs),
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Encode(a) => codec::encode(a),
@@ -45,6 +61,10 @@ fn main() {
             }
             Ok(())
         }
+        Command::Train(a) => train_cmd::train(a),
+        Command::Finetune(a) => train_cmd::finetune(a),
+        Command::Eval(a) => train_cmd::eval(a),
+        Command::Export(a) => train_cmd::export(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

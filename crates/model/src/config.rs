@@ -563,6 +563,62 @@ impl TokenizerConfig {
     }
 }
 
+impl TokenizerConfig {
+    /// The official Cosmos config dict of this architecture (what the PyTorch classes take as
+    /// keyword arguments; [`TokenizerConfig::from_official_json`] reads it back).
+    pub fn to_official_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let family = self.family();
+        let mut v = json!({
+            "name": family,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "channels": self.channels,
+            "channels_mult": self.channels_mult,
+            "num_res_blocks": self.num_res_blocks,
+            "attn_resolutions": [32],
+            "dropout": 0.0,
+            "resolution": 1024,
+            "patch_size": self.patch_size,
+            "patch_method": match self.patch_method {
+                PatchMethod::Haar => "haar",
+                PatchMethod::Rearrange => "rearrange",
+            },
+            "z_channels": self.z_channels,
+            "z_factor": self.z_factor,
+            "spatial_compression": self.spatial_compression,
+        });
+        let o = v.as_object_mut().expect("object");
+        if self.is_video() {
+            o.insert("temporal_compression".into(), json!(self.temporal_compression));
+            o.insert("encoder".into(), json!("FACTORIZED"));
+            o.insert("decoder".into(), json!("FACTORIZED"));
+            o.insert("legacy_mode".into(), json!(self.legacy_mode));
+            o.insert("num_groups".into(), json!(self.num_groups));
+        } else {
+            o.insert("num_groups".into(), json!(self.num_groups));
+        }
+        match self.formulation {
+            Formulation::Fsq => {
+                o.insert("quantizer".into(), json!("FSQ"));
+                o.insert("levels".into(), json!(self.levels));
+                o.insert("embedding_dim".into(), json!(self.latent_channels));
+            }
+            f => {
+                o.insert(
+                    "formulation".into(),
+                    json!(if f == Formulation::Vae { "VAE" } else { "AE" }),
+                );
+                o.insert("latent_channels".into(), json!(self.latent_channels));
+            }
+        }
+        if let Some(d) = &self.decoder_channels_mult {
+            o.insert("decoder_channels_mult".into(), json!(d));
+        }
+        v
+    }
+}
+
 fn req_list(k: &str, v: Option<Vec<usize>>) -> Result<Vec<usize>, ConfigError> {
     v.ok_or_else(|| bad(k, "missing", "a required key of the official config"))
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod ema;
+pub mod export;
 pub mod eval;
 pub mod grid;
 pub mod logger;

@@ -1,0 +1,198 @@
+//! `cosmotok train | finetune | eval | export`: the training workflow on top of
+//! cosmotok-train.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use cosmotok_train::config::TrainMode;
+use cosmotok_train::export::{self, Source};
+use cosmotok_train::{Resume, Trainer, TrainerOptions};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training recipe (TOML), e.g. configs/recipes/quickstart.toml.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Override a config value: `--set optim.lr=2e-4 --set run.iterations=500`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Resume from this checkpoint directory (default: the run directory's newest checkpoint).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Start from scratch even if the run directory has checkpoints.
+    #[arg(long, conflicts_with = "resume")]
+    pub no_resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FinetuneArgs {
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Released (or any) safetensors checkpoint with official keys to start from.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Which parameters to train: full, decoder_only, encoder_frozen.
+    #[arg(long, default_value = "full")]
+    pub mode: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A training checkpoint directory or a safetensors file with official keys.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Recipe whose `[data]` table gives the evaluation clips.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Use the raw weights of a checkpoint directory instead of the EMA.
+    #[arg(long)]
+    pub no_ema: bool,
+    /// Write a reconstruction grid PNG here.
+    #[arg(long)]
+    pub grid: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A training checkpoint directory (or a safetensors file to split and re-export).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Output directory.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Export the raw weights instead of the EMA.
+    #[arg(long)]
+    pub no_ema: bool,
+    /// Also compute per-channel latent mean/std over the eval clips of this recipe.
+    #[arg(long)]
+    pub latent_stats: Option<PathBuf>,
+}
+
+fn run_training(args: &TrainArgs, extra: Vec<String>) -> Result<()> {
+    let mut overrides = args.set.clone();
+    overrides.extend(extra);
+    let cfg = cosmotok_train::config::load(&args.config, &overrides)?;
+    let resume = match (&args.resume, args.no_resume) {
+        (Some(p), _) => Resume::From(p.clone()),
+        (None, true) => Resume::Never,
+        (None, false) => Resume::Auto,
+    };
+    let mut trainer = Trainer::new(
+        cfg,
+        TrainerOptions {
+            resume,
+            quiet: args.quiet,
+        },
+    )?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("second Ctrl-C: exiting without saving");
+                std::process::exit(130);
+            }
+            eprintln!("Ctrl-C: finishing the current step and saving a checkpoint…");
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    eprintln!(
+        "training {} ({}) for {} steps → {}",
+        trainer.cfg.run.name,
+        cosmotok_model::presets::short_name(&trainer.cfg.model),
+        trainer.cfg.run.iterations,
+        trainer.run_dir().display()
+    );
+    let summary = trainer.run(&stop)?;
+    if let Some(r) = &summary.first_eval {
+        eprintln!("before training: {}", r.summary());
+    }
+    if let Some(r) = &summary.final_eval {
+        eprintln!("after {} steps: {}", summary.steps, r.summary());
+    }
+    eprintln!("checkpoint: {}", summary.checkpoint.display());
+    if summary.interrupted {
+        eprintln!("interrupted; run the same command again to resume");
+    }
+    Ok(())
+}
+
+pub fn train(args: &TrainArgs) -> Result<()> {
+    run_training(args, vec![])
+}
+
+pub fn finetune(args: &FinetuneArgs) -> Result<()> {
+    let mode: TrainMode = toml::Value::String(args.mode.clone())
+        .try_into()
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "--mode `{}`: expected full, decoder_only or encoder_frozen",
+                args.mode
+            )
+        })?;
+    let from = args.from.display().to_string();
+    if !args.from.is_file() {
+        bail!("--from `{from}`: no such file");
+    }
+    let mode = toml::Value::try_from(mode)?.to_string();
+    run_training(
+        &args.train,
+        vec![
+            format!("finetune.from={}", toml::Value::String(from)),
+            format!("finetune.mode={mode}"),
+        ],
+    )
+}
+
+fn source(path: &PathBuf, no_ema: bool) -> Source {
+    if path.is_dir() {
+        Source::Checkpoint {
+            dir: path.clone(),
+            ema: !no_ema,
+        }
+    } else {
+        Source::Safetensors(path.clone())
+    }
+}
+
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    let cfg = cosmotok_train::config::load(&args.config, &args.set)?;
+    let device = cosmotok_train::device::parse(&cfg.run.device)?;
+    let model = export::load_source(&source(&args.checkpoint, args.no_ema), &device)?;
+    let batches = cosmotok_train::data::Loader::eval_batches(&cfg.data)?;
+    let report = cosmotok_train::eval::evaluate(
+        &model,
+        &batches,
+        &device,
+        cfg.eval.max_clips.max(batches.len()),
+        if args.grid.is_some() { cfg.eval.grids.max(1) } else { 0 },
+        args.grid.as_deref(),
+    )?;
+    println!("{}", report.summary());
+    println!("{}", serde_json::to_string(&report.fields())?);
+    Ok(())
+}
+
+pub fn export(args: &ExportArgs) -> Result<()> {
+    let device = cosmotok_train::device::parse("flex")?;
+    let model = export::load_source(&source(&args.checkpoint, args.no_ema), &device)?;
+    for p in export::export(&model, &args.out)? {
+        println!("{}", p.display());
+    }
+    if let Some(recipe) = &args.latent_stats {
+        let cfg = cosmotok_train::config::load(recipe, &[])?;
+        let batches = cosmotok_train::data::Loader::eval_batches(&cfg.data)?;
+        let stats = export::latent_stats(&model, &batches, &device)?;
+        export::write_latent_stats(&stats, &args.out)?;
+        println!("{}", args.out.join("latent_stats.safetensors").display());
+    }
+    Ok(())
+}
