@@ -1,0 +1,250 @@
+//! PatchGAN discriminators (pix2pix / taming `NLayerDiscriminator`): conv4 s2 + LeakyReLU(0.2),
+//! `n_layers` convs with norm (stride 2 but the last, which strides 1), final conv4 s1 → 1
+//! channel of patch logits. The 3-D variant uses 4×4×4 kernels; the first
+//! `temporal_downsamples` convs also stride 2 in time. Norm: GroupNorm after inner convs (no
+//! conv bias there, as with taming's BatchNorm), spectral norm on every conv, or none.
+//! No discriminator architecture is published by NVIDIA (spec §9.1).
+
+use burn::module::Param;
+use burn::nn::Initializer;
+use burn::nn::{GroupNorm, GroupNormConfig};
+use burn::prelude::*;
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::module::{conv2d, conv3d};
+use burn::tensor::ops::ConvOptions;
+
+use crate::config::{AdvConfig, DiscKind, DiscNorm};
+use crate::spectral_norm::SpectralState;
+
+const SLOPE: f64 = 0.2;
+
+/// A 4×4 (2-D) or 4×4×4 (3-D) conv with padding 1 and optional spectral norm. `weight` is
+/// [out, in, 4, 4] or [out, in, 4, 4, 4] stored as rank-5 with a unit depth for 2-D.
+#[derive(Module, Debug)]
+pub struct DiscConv {
+    /// [out, in, kt, 4, 4] (kt = 1 for 2-D convs).
+    pub weight: Param<Tensor<5>>,
+    pub bias: Option<Param<Tensor<1>>>,
+    pub sn: Option<SpectralState>,
+    pub is_3d: bool,
+    pub t_stride: usize,
+    pub stride: usize,
+}
+
+impl DiscConv {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        is_3d: bool,
+        t_stride: usize,
+        stride: usize,
+        bias: bool,
+        spectral: bool,
+        device: &Device,
+    ) -> Self {
+        let kt = if is_3d { 4 } else { 1 };
+        // taming weights_init: N(0, 0.02) conv weights, zero bias.
+        let weight = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        }
+        .init([c_out, c_in, kt, 4, 4], device);
+        Self {
+            weight,
+            bias: bias.then(|| Initializer::Zeros.init([c_out], device)),
+            sn: spectral.then(|| SpectralState::new(c_out, device)),
+            is_3d,
+            t_stride,
+            stride,
+        }
+    }
+
+    /// The weight actually used (spectrally normalised when enabled) and the next `u`.
+    pub fn effective_weight(&self) -> (Tensor<5>, Option<Tensor<1>>) {
+        match &self.sn {
+            Some(sn) => {
+                let (w, u) = sn.normalize_weight(self.weight.val());
+                (w, Some(u))
+            }
+            None => (self.weight.val(), None),
+        }
+    }
+
+    /// [N, C_in, T, H, W] → [N, C_out, T', H', W'] (for 2-D convs T is part of N's frames:
+    /// callers pass 4-D via [`forward2d`](Self::forward2d)).
+    pub fn forward3d(&self, x: Tensor<5>) -> Tensor<5> {
+        let (w, _) = self.effective_weight();
+        let s = self.stride;
+        conv3d(
+            x,
+            w,
+            self.bias.as_ref().map(|b| b.val()),
+            ConvOptions::new([self.t_stride, s, s], [1, 1, 1], [1, 1, 1], 1),
+        )
+    }
+
+    /// [N, C_in, H, W] → [N, C_out, H', W'].
+    pub fn forward2d(&self, x: Tensor<4>) -> Tensor<4> {
+        let (w, _) = self.effective_weight();
+        let [o, i, _, kh, kw] = w.dims();
+        let s = self.stride;
+        conv2d(
+            x,
+            w.reshape([o, i, kh, kw]),
+            self.bias.as_ref().map(|b| b.val()),
+            ConvOptions::new([s, s], [1, 1], [1, 1], 1),
+        )
+    }
+
+    /// Stores the `u` of one power iteration (no-op without spectral norm).
+    pub fn power_iteration(mut self) -> Self {
+        if let (Some(_), Some(u)) = (&self.sn, self.effective_weight().1) {
+            self.sn = Some(SpectralState::from_u(u));
+        }
+        self
+    }
+}
+
+/// The conv stack of one PatchGAN; `norms[i]` follows `convs[i]` (None for the first and
+/// last conv, and everywhere unless the norm is `group`).
+#[derive(Module, Debug)]
+pub struct PatchGan {
+    pub convs: Vec<DiscConv>,
+    pub norms: Vec<Option<GroupNorm>>,
+}
+
+impl PatchGan {
+    pub fn new(cfg: &AdvConfig, is_3d: bool, device: &Device) -> Self {
+        let ch = cfg.channels;
+        let spectral = cfg.norm == DiscNorm::Spectral;
+        let group = cfg.norm == DiscNorm::Group;
+        let ts = |i: usize, s: usize| {
+            if is_3d && i < cfg.temporal_downsamples {
+                s
+            } else {
+                1
+            }
+        };
+        let mut convs = vec![DiscConv::new(3, ch, is_3d, ts(0, 2), 2, true, spectral, device)];
+        let mut norms = vec![None];
+        let mut mult = 1;
+        for n in 1..=cfg.n_layers {
+            let prev = mult;
+            mult = (1 << n).min(8);
+            let s = if n < cfg.n_layers { 2 } else { 1 };
+            let c = ch * mult;
+            convs.push(DiscConv::new(
+                ch * prev,
+                c,
+                is_3d,
+                ts(n, s),
+                s,
+                !group,
+                spectral,
+                device,
+            ));
+            norms.push(group.then(|| GroupNormConfig::new(gcd(c, cfg.groups), c).init(device)));
+        }
+        convs.push(DiscConv::new(ch * mult, 1, is_3d, 1, 1, true, spectral, device));
+        norms.push(None);
+        Self { convs, norms }
+    }
+
+    /// [N, 3, H, W] → [N, 1, h, w] patch logits.
+    pub fn forward2d(&self, x: Tensor<4>) -> Tensor<4> {
+        let last = self.convs.len() - 1;
+        let mut h = x;
+        for (i, (conv, norm)) in self.convs.iter().zip(&self.norms).enumerate() {
+            h = conv.forward2d(h);
+            if let Some(n) = norm {
+                h = n.forward(h);
+            }
+            if i < last {
+                h = leaky_relu(h, SLOPE);
+            }
+        }
+        h
+    }
+
+    /// [B, 3, T, H, W] → [B, 1, t, h, w] patch logits.
+    pub fn forward3d(&self, x: Tensor<5>) -> Tensor<5> {
+        let last = self.convs.len() - 1;
+        let mut h = x;
+        for (i, (conv, norm)) in self.convs.iter().zip(&self.norms).enumerate() {
+            h = conv.forward3d(h);
+            if let Some(n) = norm {
+                h = n.forward(h);
+            }
+            if i < last {
+                h = leaky_relu(h, SLOPE);
+            }
+        }
+        h
+    }
+
+    pub fn power_iteration(self) -> Self {
+        Self {
+            convs: self
+                .convs
+                .into_iter()
+                .map(DiscConv::power_iteration)
+                .collect(),
+            norms: self.norms,
+        }
+    }
+}
+
+/// The discriminator of the adversarial stage.
+#[derive(Module, Debug)]
+pub enum Discriminator {
+    /// 2-D PatchGAN; a clip's frames are judged independently (same as `Frames2d`).
+    Patch2d(PatchGan),
+    /// 3-D PatchGAN on whole clips.
+    Patch3d(PatchGan),
+    /// 2-D PatchGAN on every frame.
+    Frames2d(PatchGan),
+}
+
+impl Discriminator {
+    pub fn new(cfg: &AdvConfig, device: &Device) -> Self {
+        match cfg.disc {
+            DiscKind::Patch2d => Self::Patch2d(PatchGan::new(cfg, false, device)),
+            DiscKind::Patch3d => Self::Patch3d(PatchGan::new(cfg, true, device)),
+            DiscKind::Frames2d => Self::Frames2d(PatchGan::new(cfg, false, device)),
+        }
+    }
+
+    pub fn stack(&self) -> &PatchGan {
+        match self {
+            Self::Patch2d(p) | Self::Patch3d(p) | Self::Frames2d(p) => p,
+        }
+    }
+
+    /// [B, 3, T, H, W] in [-1, 1] → patch logits [B, 1, t, h, w] (2-D kinds: t = T).
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        match self {
+            Self::Patch3d(p) => p.forward3d(x),
+            Self::Patch2d(p) | Self::Frames2d(p) => {
+                let [b, c, t, h, w] = x.dims();
+                let y = p.forward2d(x.swap_dims(1, 2).reshape([b * t, c, h, w])); // [B·T, 1, h', w']
+                let [_, o, h2, w2] = y.dims();
+                y.reshape([b, t, o, h2, w2]).swap_dims(1, 2)
+            }
+        }
+    }
+
+    /// Stores one power iteration of every spectral-norm `u` (call after each D step when
+    /// training with spectral norm; torch does this inside its train-mode forward).
+    pub fn power_iteration(self) -> Self {
+        match self {
+            Self::Patch2d(p) => Self::Patch2d(p.power_iteration()),
+            Self::Patch3d(p) => Self::Patch3d(p.power_iteration()),
+            Self::Frames2d(p) => Self::Frames2d(p.power_iteration()),
+        }
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
