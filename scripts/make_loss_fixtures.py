@@ -284,6 +284,21 @@ def make_disc():
     out["r1.x"] = x
     out["r1.value"] = r1.reshape(1)
     out["r1.grad_conv0_weight"] = gw
+    # R1 through group norm (2-D and 3-D): value and gradient w.r.t. the second conv weight.
+    for name, dim, shape in [("r1gn2d", 2, (2, 3, 32, 32)), ("r1gn3d", 3, (1, 3, 9, 32, 32))]:
+        d = patchgan(dim, 4, 2, "group")
+        randomize_gn(d)
+        round_params(d)
+        for kk, v in disc_state(name, d).items():
+            out[kk] = v.detach().clone()
+        x = (torch.rand(shape) * 2 - 1).to(torch.float32).to(torch.float64)
+        x.requires_grad_(True)
+        (gx,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
+        r1 = gamma / 2 * gx.square().flatten(1).sum(1).mean()
+        (gw,) = torch.autograd.grad(r1, d[2].weight)
+        out[f"{name}.x"] = x
+        out[f"{name}.value"] = r1.reshape(1)
+        out[f"{name}.grad_conv1_weight"] = gw
     save_file(f32(out), os.path.join(OUT, "disc.safetensors"))
 
 

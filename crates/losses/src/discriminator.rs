@@ -74,25 +74,33 @@ impl DiscConv {
     /// [N, C_in, T, H, W] → [N, C_out, T', H', W'] (for 2-D convs T is part of N's frames:
     /// callers pass 4-D via [`forward2d`](Self::forward2d)).
     pub fn forward3d(&self, x: Tensor<5>) -> Tensor<5> {
+        self.conv3d(x, true)
+    }
+
+    fn conv3d(&self, x: Tensor<5>, with_bias: bool) -> Tensor<5> {
         let (w, _) = self.effective_weight();
         let s = self.stride;
         conv3d(
             x,
             w,
-            self.bias.as_ref().map(|b| b.val()),
+            self.bias.as_ref().filter(|_| with_bias).map(|b| b.val()),
             ConvOptions::new([self.t_stride, s, s], [1, 1, 1], [1, 1, 1], 1),
         )
     }
 
     /// [N, C_in, H, W] → [N, C_out, H', W'].
     pub fn forward2d(&self, x: Tensor<4>) -> Tensor<4> {
+        self.conv2d(x, true)
+    }
+
+    fn conv2d(&self, x: Tensor<4>, with_bias: bool) -> Tensor<4> {
         let (w, _) = self.effective_weight();
         let [o, i, _, kh, kw] = w.dims();
         let s = self.stride;
         conv2d(
             x,
             w.reshape([o, i, kh, kw]),
-            self.bias.as_ref().map(|b| b.val()),
+            self.bias.as_ref().filter(|_| with_bias).map(|b| b.val()),
             ConvOptions::new([s, s], [1, 1], [1, 1], 1),
         )
     }
@@ -183,6 +191,42 @@ impl PatchGan {
         h
     }
 
+    /// Forward-mode tangent of [`forward2d`](Self::forward2d): (y, J_x y · v). Exact
+    /// directional derivative, differentiable in the parameters by ordinary backward (used by
+    /// the R1 penalty, since Burn has no double backward).
+    pub fn forward2d_tangent(&self, x: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let last = self.convs.len() - 1;
+        let (mut h, mut t) = (x, v);
+        for (i, (conv, norm)) in self.convs.iter().zip(&self.norms).enumerate() {
+            h = conv.conv2d(h, true);
+            t = conv.conv2d(t, false);
+            if let Some(n) = norm {
+                (h, t) = group_norm_tangent(n, h, t);
+            }
+            if i < last {
+                (h, t) = leaky_relu_tangent(h, t);
+            }
+        }
+        (h, t)
+    }
+
+    /// Forward-mode tangent of [`forward3d`](Self::forward3d): (y, J_x y · v).
+    pub fn forward3d_tangent(&self, x: Tensor<5>, v: Tensor<5>) -> (Tensor<5>, Tensor<5>) {
+        let last = self.convs.len() - 1;
+        let (mut h, mut t) = (x, v);
+        for (i, (conv, norm)) in self.convs.iter().zip(&self.norms).enumerate() {
+            h = conv.conv3d(h, true);
+            t = conv.conv3d(t, false);
+            if let Some(n) = norm {
+                (h, t) = group_norm_tangent(n, h, t);
+            }
+            if i < last {
+                (h, t) = leaky_relu_tangent(h, t);
+            }
+        }
+        (h, t)
+    }
+
     pub fn power_iteration(self) -> Self {
         Self {
             convs: self
@@ -234,6 +278,22 @@ impl Discriminator {
         }
     }
 
+    /// (logits, J_x logits · v) for an input direction v of x's shape (see
+    /// [`PatchGan::forward2d_tangent`]).
+    pub fn forward_tangent(&self, x: Tensor<5>, v: Tensor<5>) -> (Tensor<5>, Tensor<5>) {
+        match self {
+            Self::Patch3d(p) => p.forward3d_tangent(x, v),
+            Self::Patch2d(p) | Self::Frames2d(p) => {
+                let [b, c, t, h, w] = x.dims();
+                let fold = |z: Tensor<5>| z.swap_dims(1, 2).reshape([b * t, c, h, w]);
+                let (y, dy) = p.forward2d_tangent(fold(x), fold(v)); // [B·T, 1, h', w']
+                let [_, o, h2, w2] = y.dims();
+                let unfold = |z: Tensor<4>| z.reshape([b, t, o, h2, w2]).swap_dims(1, 2);
+                (unfold(y), unfold(dy))
+            }
+        }
+    }
+
     /// Stores one power iteration of every spectral-norm `u` (call after each D step when
     /// training with spectral norm; torch does this inside its train-mode forward).
     pub fn power_iteration(self) -> Self {
@@ -242,6 +302,52 @@ impl Discriminator {
             Self::Patch3d(p) => Self::Patch3d(p.power_iteration()),
             Self::Frames2d(p) => Self::Frames2d(p.power_iteration()),
         }
+    }
+}
+
+/// LeakyReLU and its tangent (slope mask detached: its derivative is 0 almost everywhere).
+fn leaky_relu_tangent<const D: usize>(h: Tensor<D>, t: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+    let slope = h
+        .clone()
+        .detach()
+        .greater_elem(0.0)
+        .float()
+        .mul_scalar(1.0 - SLOPE)
+        .add_scalar(SLOPE);
+    (leaky_relu(h, SLOPE), t.mul(slope))
+}
+
+/// GroupNorm y = γ·n + β, n = (h − μ)/σ over each group, and its tangent
+/// ẏ = γ·(ḣ − mean ḣ − n·mean(n·ḣ))/σ.
+fn group_norm_tangent<const D: usize>(
+    gn: &GroupNorm,
+    h: Tensor<D>,
+    t: Tensor<D>,
+) -> (Tensor<D>, Tensor<D>) {
+    let dims = h.dims();
+    let (b, c, g) = (dims[0], dims[1], gn.num_groups);
+    let per = h.shape().num_elements() / (b * g);
+    let h3 = h.reshape([b, g, per]); // [B, G, C/G·…]
+    let t3 = t.reshape([b, g, per]);
+    let mu = h3.clone().mean_dim(2);
+    let hc = h3.sub(mu);
+    let sigma = hc.clone().square().mean_dim(2).add_scalar(gn.epsilon).sqrt();
+    let n = hc.div(sigma.clone());
+    let tm = t3.clone().mean_dim(2);
+    let nt = n.clone().mul(t3.clone()).mean_dim(2);
+    let dn = t3.sub(tm).sub(n.clone().mul(nt)).div(sigma);
+    let mut affine_shape = [1usize; D];
+    affine_shape[1] = c;
+    let (n, dn) = (n.reshape(dims), dn.reshape(dims));
+    match (&gn.gamma, &gn.beta) {
+        (Some(gamma), Some(beta)) => {
+            let gm = gamma.val().reshape(affine_shape);
+            (
+                n.mul(gm.clone()).add(beta.val().reshape(affine_shape)),
+                dn.mul(gm),
+            )
+        }
+        _ => (n, dn),
     }
 }
 

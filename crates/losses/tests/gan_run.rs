@@ -133,7 +133,7 @@ fn short_gan_run_on_bundled_frames_stays_finite() {
         let fake_l = disc.forward(fake_for_d);
         let dl = d_loss(real_l.clone(), fake_l.clone(), adv.loss);
         let lc = lecam.penalty(real_l.clone(), fake_l.clone());
-        let r1 = r1_penalty(&disc, x.clone(), adv.r1_weight, 1e-2);
+        let r1 = r1_penalty(&disc, x.clone(), adv.r1_weight);
         let (dl_v, lc_v, r1_v) = (value(dl.clone()), value(lc.clone()), value(r1.clone()));
         lecam.update(real_l, fake_l);
         let total_d = dl.add(lc.mul_scalar(adv.lecam_weight)).add(r1);
