@@ -16,7 +16,11 @@ use burn::tensor::Gradients;
 const EPS: f64 = 1e-4;
 
 fn norm(v: &TensorData) -> f64 {
-    let v: Vec<f32> = v.clone().convert::<f32>().try_to_vec::<f32>().expect("float gradient");
+    let v: Vec<f32> = v
+        .clone()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("float gradient");
     v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
 }
 
@@ -24,11 +28,19 @@ fn norm(v: &TensorData) -> f64 {
 /// (a NaN gradient) returns 0 so the adversarial term switches off rather than exploding.
 pub fn adaptive_weight(nll_grad: &TensorData, g_grad: &TensorData, max: f64) -> f64 {
     let w = norm(nll_grad) / (norm(g_grad) + EPS);
-    if w.is_finite() { w.clamp(0.0, max) } else { 0.0 }
+    if w.is_finite() {
+        w.clamp(0.0, max)
+    } else {
+        0.0
+    }
 }
 
 /// [`adaptive_weight`] on tensors.
-pub fn adaptive_weight_tensors<const D: usize>(nll_grad: Tensor<D>, g_grad: Tensor<D>, max: f64) -> f64 {
+pub fn adaptive_weight_tensors<const D: usize>(
+    nll_grad: Tensor<D>,
+    g_grad: Tensor<D>,
+    max: f64,
+) -> f64 {
     adaptive_weight(&nll_grad.into_data(), &g_grad.into_data(), max)
 }
 
@@ -55,7 +67,12 @@ impl ModuleVisitor for Combine {
 }
 
 /// Gradients of `loss_a + wb · loss_b` for `module` from the separate backward passes.
-pub fn combine_grads<M: Module>(module: &M, a: Gradients, b: Gradients, wb: f64) -> GradientsParams {
+pub fn combine_grads<M: Module>(
+    module: &M,
+    a: Gradients,
+    b: Gradients,
+    wb: f64,
+) -> GradientsParams {
     let mut v = Combine {
         a: GradientsParams::from_grads(a, module),
         b: GradientsParams::from_grads(b, module),

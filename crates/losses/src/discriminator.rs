@@ -134,7 +134,16 @@ impl PatchGan {
                 1
             }
         };
-        let mut convs = vec![DiscConv::new(3, ch, is_3d, ts(0, 2), 2, true, spectral, device)];
+        let mut convs = vec![DiscConv::new(
+            3,
+            ch,
+            is_3d,
+            ts(0, 2),
+            2,
+            true,
+            spectral,
+            device,
+        )];
         let mut norms = vec![None];
         let mut mult = 1;
         for n in 1..=cfg.n_layers {
@@ -154,7 +163,16 @@ impl PatchGan {
             ));
             norms.push(group.then(|| GroupNormConfig::new(gcd(c, cfg.groups), c).init(device)));
         }
-        convs.push(DiscConv::new(ch * mult, 1, is_3d, 1, 1, true, spectral, device));
+        convs.push(DiscConv::new(
+            ch * mult,
+            1,
+            is_3d,
+            1,
+            1,
+            true,
+            spectral,
+            device,
+        ));
         norms.push(None);
         Self { convs, norms }
     }
@@ -331,7 +349,12 @@ fn group_norm_tangent<const D: usize>(
     let t3 = t.reshape([b, g, per]);
     let mu = h3.clone().mean_dim(2);
     let hc = h3.sub(mu);
-    let sigma = hc.clone().square().mean_dim(2).add_scalar(gn.epsilon).sqrt();
+    let sigma = hc
+        .clone()
+        .square()
+        .mean_dim(2)
+        .add_scalar(gn.epsilon)
+        .sqrt();
     let n = hc.div(sigma.clone());
     let tm = t3.clone().mean_dim(2);
     let nt = n.clone().mul(t3.clone()).mean_dim(2);

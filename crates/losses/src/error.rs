@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 /// The command that produces the VGG-16 weights file (quoted in errors).
-pub const CONVERTER_COMMAND: &str = "python3 scripts/convert_vgg16.py --out weights/vgg16.safetensors";
+pub const CONVERTER_COMMAND: &str =
+    "python3 scripts/convert_vgg16.py --out weights/vgg16.safetensors";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LossError {

@@ -141,7 +141,10 @@ impl ReconLoss {
         for (name, w, term) in &self.extras {
             let w = w.at(iter);
             if w != 0.0 {
-                terms.push((name.clone(), term.forward(x.clone(), xhat.clone()).mul_scalar(w)));
+                terms.push((
+                    name.clone(),
+                    term.forward(x.clone(), xhat.clone()).mul_scalar(w),
+                ));
             }
         }
         let total = terms

@@ -30,7 +30,9 @@ pub enum Schedule {
 enum ScheduleRepr {
     Constant(f64),
     Pairs(Vec<(u64, f64)>),
-    Piecewise { steps: Vec<(u64, f64)> },
+    Piecewise {
+        steps: Vec<(u64, f64)>,
+    },
     Ramp {
         start: u64,
         end: u64,

@@ -49,7 +49,10 @@ pub fn expected_keys(widths: [usize; 5]) -> Vec<(String, Vec<usize>)> {
     for (b, n) in BLOCK_CONVS.iter().enumerate() {
         for _ in 0..*n {
             let c_out = widths[b];
-            out.push((format!("features.{}.weight", idx[k]), vec![c_out, c_in, 3, 3]));
+            out.push((
+                format!("features.{}.weight", idx[k]),
+                vec![c_out, c_in, 3, 3],
+            ));
             out.push((format!("features.{}.bias", idx[k]), vec![c_out]));
             c_in = c_out;
             k += 1;
@@ -118,7 +121,10 @@ impl Vgg16 {
                 if t.shape() != shape.as_slice() {
                     return Err(bad(
                         key,
-                        format!("shape {:?}, expected {shape:?} (vgg_widths {widths:?})", t.shape()),
+                        format!(
+                            "shape {:?}, expected {shape:?} (vgg_widths {widths:?})",
+                            t.shape()
+                        ),
                     ));
                 }
                 let data = t.data();
@@ -135,7 +141,9 @@ impl Vgg16 {
                         .chunks_exact(2)
                         .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
                         .collect(),
-                    other => return Err(bad(key, format!("dtype {other:?}, expected F32/F16/BF16"))),
+                    other => {
+                        return Err(bad(key, format!("dtype {other:?}, expected F32/F16/BF16")));
+                    }
                 };
                 let n = v.len();
                 Ok(Tensor::<1>::from_data(TensorData::new(v, [n]), device))

@@ -11,7 +11,9 @@ use common::*;
 use cosmotok_losses::config::{AdvConfig, DiscKind, DiscNorm, GanLoss};
 use cosmotok_losses::discriminator::PatchGan;
 use cosmotok_losses::spectral_norm::SpectralState;
-use cosmotok_losses::{Discriminator, LeCam, adaptive_weight, d_loss, g_loss, r1_penalty, r1_value};
+use cosmotok_losses::{
+    Discriminator, LeCam, adaptive_weight, d_loss, g_loss, r1_penalty, r1_value,
+};
 
 fn cfg(kind: DiscKind, norm: DiscNorm, channels: usize) -> AdvConfig {
     AdvConfig {
@@ -87,7 +89,12 @@ fn patchgan_logits_and_spectral_state_match_torch() {
         ("gn3d", DiscKind::Patch3d, DiscNorm::Group, 4),
         ("sn3d", DiscKind::Patch3d, DiscNorm::Spectral, 4),
     ] {
-        let d = load(&fx, name, Discriminator::new(&cfg(kind, norm, ch), &dev), &dev);
+        let d = load(
+            &fx,
+            name,
+            Discriminator::new(&cfg(kind, norm, ch), &dev),
+            &dev,
+        );
         let x = input5(&fx, &format!("{name}.x"), &dev);
         let y = d.forward(x);
         let (mut want, ws) = fx.f32(&format!("{name}.logits"));
@@ -119,8 +126,14 @@ fn gan_losses_match_torch() {
     let real = fx.tensor::<5>("gan.real", &dev);
     let fake = fx.tensor::<5>("gan.fake", &dev);
     for (got, key) in [
-        (d_loss(real.clone(), fake.clone(), GanLoss::Hinge), "gan.d_hinge"),
-        (d_loss(real.clone(), fake.clone(), GanLoss::NonSaturating), "gan.d_ns"),
+        (
+            d_loss(real.clone(), fake.clone(), GanLoss::Hinge),
+            "gan.d_hinge",
+        ),
+        (
+            d_loss(real.clone(), fake.clone(), GanLoss::NonSaturating),
+            "gan.d_ns",
+        ),
         (g_loss(fake.clone(), GanLoss::Hinge), "gan.g_hinge"),
         (g_loss(fake.clone(), GanLoss::NonSaturating), "gan.g_ns"),
     ] {
@@ -179,7 +192,12 @@ fn r1_value_and_penalty_gradient_match_torch_double_backward() {
         ("r1gn2d", DiscKind::Patch2d, DiscNorm::Group, 1),
         ("r1gn3d", DiscKind::Patch3d, DiscNorm::Group, 1),
     ] {
-        let d = load(&fx, name, Discriminator::new(&cfg(kind, norm, 4), &dev), &dev);
+        let d = load(
+            &fx,
+            name,
+            Discriminator::new(&cfg(kind, norm, 4), &dev),
+            &dev,
+        );
         let x = input5(&fx, &format!("{name}.x"), &dev);
         let want = fx.scalar(&format!("{name}.value"));
         let exact = r1_value(&d, x.clone(), 10.0);
@@ -193,7 +211,11 @@ fn r1_value_and_penalty_gradient_match_torch_double_backward() {
         let gw = d.stack().convs[conv].weight.val().grad(&grads).unwrap();
         let (wg, ws) = fx.f32(&format!("{name}.grad_conv{conv}_weight"));
         let n = wg.len();
-        assert_eq!(gw.dims().iter().product::<usize>(), n, "{name}: grad shape {ws:?}");
+        assert_eq!(
+            gw.dims().iter().product::<usize>(),
+            n,
+            "{name}: grad shape {ws:?}"
+        );
         let want_g = (wg, vec![n]);
         let gw = gw.reshape([n]);
         let eg = rel_l2(gw.clone(), &want_g);
@@ -203,6 +225,9 @@ fn r1_value_and_penalty_gradient_match_torch_double_backward() {
         );
         assert!(e <= 1e-5, "{name}: r1 exact {exact} vs {want} rel {e:e}");
         assert!(ev <= 1e-5, "{name}: r1 penalty {pv} vs {want} rel {ev:e}");
-        assert!(eg <= 1e-5 && em <= 1e-4, "{name}: r1 grad rel L2 {eg:e} max {em:e}");
+        assert!(
+            eg <= 1e-5 && em <= 1e-4,
+            "{name}: r1 grad rel L2 {eg:e} max {em:e}"
+        );
     }
 }

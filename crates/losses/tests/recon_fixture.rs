@@ -94,7 +94,10 @@ fn recon_total_with_spec_schedule_matches_torch() {
         let v = t.values();
         assert_eq!(v.len(), 2, "{v:?}");
         let want_p = 0.1 * fx.scalar(&format!("{c}.perceptual"));
-        assert!(rel(v[1].1, want_p) <= 1e-5, "{v:?} vs perceptual·0.1 {want_p}");
+        assert!(
+            rel(v[1].1, want_p) <= 1e-5,
+            "{v:?} vs perceptual·0.1 {want_p}"
+        );
         let want_l1 = fx.scalar(&format!("{c}.l1"));
         assert!(rel(v[0].1, want_l1) <= 1e-5, "{v:?} vs l1 {want_l1}");
     }
@@ -121,6 +124,9 @@ fn perceptual_gram_gradient_matches_torch() {
         let e2 = rel_l2(g.clone(), &want);
         let em = rel_max(g, &want);
         println!("{c} grad: rel L2 {e2:e}, max-abs/max {em:e}");
-        assert!(e2 <= 1e-5 && em <= 1e-5, "{c}: grad rel L2 {e2:e} max {em:e}");
+        assert!(
+            e2 <= 1e-5 && em <= 1e-5,
+            "{c}: grad rel L2 {e2:e} max {em:e}"
+        );
     }
 }

@@ -61,7 +61,14 @@ weight = 0.5
     assert_eq!(c.gram_weight.at(150), 0.25);
     assert_eq!(c.gram_weight.at(10_000), 0.5);
     let a = &c.adversarial;
-    assert_eq!((a.disc, a.norm, a.loss), (DiscKind::Patch3d, DiscNorm::Spectral, GanLoss::NonSaturating));
+    assert_eq!(
+        (a.disc, a.norm, a.loss),
+        (
+            DiscKind::Patch3d,
+            DiscNorm::Spectral,
+            GanLoss::NonSaturating
+        )
+    );
     assert_eq!(a.factor(999), 0.0);
     assert_eq!(a.factor(1000), 0.01);
     assert_eq!(a.factor(1049), 0.5);

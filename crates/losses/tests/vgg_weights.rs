@@ -36,7 +36,10 @@ fn missing_weights_file_names_the_converter() {
     // Not configured at all: same error kind, also naming the converter and the key.
     let err = ReconLoss::new(&LossConfig::default(), &dev).err().unwrap();
     let msg = err.to_string();
-    assert!(msg.contains("convert_vgg16.py") && msg.contains("vgg_weights"), "{msg}");
+    assert!(
+        msg.contains("convert_vgg16.py") && msg.contains("vgg_weights"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -47,7 +50,10 @@ fn wrong_widths_name_key_and_shapes() {
         .unwrap();
     let msg = err.to_string();
     assert!(msg.contains("features.0.weight"), "{msg}");
-    assert!(msg.contains("[4, 3, 3, 3]") && msg.contains("[64, 3, 3, 3]"), "{msg}");
+    assert!(
+        msg.contains("[4, 3, 3, 3]") && msg.contains("[64, 3, 3, 3]"),
+        "{msg}"
+    );
 }
 
 #[test]

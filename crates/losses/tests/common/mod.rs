@@ -63,7 +63,10 @@ pub fn value(t: Tensor<1>) -> f64 {
 
 pub fn vec_of<const D: usize>(t: Tensor<D>) -> (Vec<f32>, Vec<usize>) {
     let s = t.dims().to_vec();
-    (t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(), s)
+    (
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(),
+        s,
+    )
 }
 
 /// |got − want| / |want|.
