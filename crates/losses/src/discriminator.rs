@@ -14,6 +14,7 @@ use burn::tensor::module::{conv2d, conv3d};
 use burn::tensor::ops::ConvOptions;
 
 use crate::config::{AdvConfig, DiscKind, DiscNorm};
+use crate::error::LossError;
 use crate::spectral_norm::SpectralState;
 
 const SLOPE: f64 = 0.2;
@@ -310,6 +311,41 @@ impl Discriminator {
                 (unfold(y), unfold(dy))
             }
         }
+    }
+
+    /// Logit shape for an input shape [B, C, T, H, W], or an error naming the first conv whose
+    /// input is smaller than its kernel (call once before training: `forward` would panic).
+    pub fn output_shape(&self, input: [usize; 5]) -> Result<[usize; 5], LossError> {
+        let [b, c, t, h, w] = input;
+        if c != 3 {
+            return Err(LossError::DiscInput {
+                shape: input,
+                problem: format!("{c} channels, expected 3 (RGB)"),
+            });
+        }
+        let is_3d = matches!(self, Self::Patch3d(_));
+        let (mut t2, mut h2, mut w2) = (t, h, w);
+        for (i, conv) in self.stack().convs.iter().enumerate() {
+            let step = |n: usize, s: usize, axis: &str| -> Result<usize, LossError> {
+                if n + 2 < 4 {
+                    Err(LossError::DiscInput {
+                        shape: input,
+                        problem: format!(
+                            "conv {i} needs at least 2 positions along {axis}, got {n}; use a \
+                             larger input or fewer n_layers / temporal_downsamples"
+                        ),
+                    })
+                } else {
+                    Ok((n + 2 - 4) / s + 1)
+                }
+            };
+            if is_3d {
+                t2 = step(t2, conv.t_stride, "time")?;
+            }
+            h2 = step(h2, conv.stride, "height")?;
+            w2 = step(w2, conv.stride, "width")?;
+        }
+        Ok([b, 1, t2, h2, w2])
     }
 
     /// Stores one power iteration of every spectral-norm `u` (call after each D step when

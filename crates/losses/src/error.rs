@@ -22,6 +22,9 @@ pub enum LossError {
         key: String,
         problem: String,
     },
+    /// The discriminator cannot take an input of this shape.
+    #[error("discriminator input {shape:?} ([B, C, T, H, W]): {problem}")]
+    DiscInput { shape: [usize; 5], problem: String },
     /// A loss configuration value is out of range.
     #[error("invalid loss config: `{field}` = {value}: {expected}")]
     Config {

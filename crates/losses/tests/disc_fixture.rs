@@ -231,3 +231,50 @@ fn r1_value_and_penalty_gradient_match_torch_double_backward() {
         );
     }
 }
+
+#[test]
+fn frame_wise_discriminator_judges_each_frame_independently() {
+    let dev = Device::flex();
+    let fx = Fx::open("disc.safetensors");
+    let d = load(
+        &fx,
+        "none2d",
+        Discriminator::new(&cfg(DiscKind::Frames2d, DiscNorm::None, 4), &dev),
+        &dev,
+    );
+    // Clip of 3 frames = the fixture's image batch plus a flipped and a scaled copy.
+    let a = input5(&fx, "none2d.x", &dev).narrow(0, 0, 1); // [1, 3, 1, 32, 32]
+    let frames = [a.clone(), a.clone().flip([4]), a.clone().mul_scalar(0.5)];
+    let clip = Tensor::cat(frames.to_vec(), 2); // [1, 3, 3, 32, 32]
+    let y = d.forward(clip);
+    assert_eq!(y.dims()[2], 3);
+    for (t, f) in frames.into_iter().enumerate() {
+        let want = vec_of(d.forward(f));
+        let e = rel_max(y.clone().narrow(2, t, 1), &want);
+        assert!(e <= 1e-6, "frame {t}: rel {e:e}");
+    }
+}
+
+#[test]
+fn output_shape_predicts_logits_and_rejects_short_clips() {
+    let dev = Device::flex();
+    let d3 = Discriminator::new(&cfg(DiscKind::Patch3d, DiscNorm::Group, 4), &dev);
+    let x = Tensor::<5>::zeros([1, 3, 9, 32, 32], &dev);
+    let want = d3.output_shape([1, 3, 9, 32, 32]).unwrap();
+    assert_eq!(d3.forward(x).dims(), want);
+    assert_eq!(want, [1, 1, 1, 6, 6]);
+    let d2 = Discriminator::new(&cfg(DiscKind::Frames2d, DiscNorm::None, 4), &dev);
+    let x = Tensor::<5>::zeros([2, 3, 3, 24, 40], &dev);
+    assert_eq!(
+        d2.forward(x).dims(),
+        d2.output_shape([2, 3, 3, 24, 40]).unwrap()
+    );
+    // 3 frames: T 3 → 1 after the time-strided conv 0, too short for conv 1's 4-tap kernel.
+    let e = d3.output_shape([1, 3, 3, 32, 32]).unwrap_err().to_string();
+    assert!(
+        e.contains("time") && e.contains("conv 1") && e.contains("got 1"),
+        "{e}"
+    );
+    let e = d3.output_shape([1, 4, 9, 32, 32]).unwrap_err().to_string();
+    assert!(e.contains("channels"), "{e}");
+}
