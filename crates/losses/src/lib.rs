@@ -1,0 +1,76 @@
+//! cosmotok-losses: the training losses of the Cosmos tokenizer recipe (spec §9.2) plus the
+//! adversarial fine-tuning stage the paper mentions but NVIDIA never released.
+//!
+//! * [`ReconLoss`]: pixel L1/L2 (optional mask), VGG-16 perceptual and Gram-matrix losses, the
+//!   VAE KL term, each weighted by a [`Schedule`] of the iteration; extra terms (e.g. a RAFT
+//!   optical-flow loss) plug in through [`ReconTerm`].
+//! * [`Discriminator`]: 2-D / 3-D / frame-wise PatchGAN with group, spectral or no norm;
+//!   [`d_loss`] / [`g_loss`] (hinge, non-saturating), [`LeCam`], [`r1_penalty`],
+//!   [`adaptive_weight`] and [`combine_grads`] for the generator step.
+//!
+//! Section numbers refer to `shared/spec/cosmos-architecture.md`.
+//!
+//! # The `[loss]` table
+//!
+//! ```toml
+//! [loss]
+//! pixel = "l1"                                     # or "l2"
+//! pixel_weight = 1.0                               # constant
+//! perceptual_weight = [[0, 0.1], [500000, 0.073]]  # piecewise constant (value from step on)
+//! gram_weight = [[500000, 0.062]]                  # 0 before the first step
+//! gram_mode = "clip"                               # or "frame"
+//! kl_weight = 1e-6
+//! vgg_weights = "weights/vgg16.safetensors"        # python3 scripts/convert_vgg16.py --out …
+//! [loss.adversarial]
+//! enabled = true
+//! disc = "patch3d"                                 # patch2d | patch3d | frames2d
+//! norm = "group"                                   # group | spectral | none
+//! loss = "hinge"                                   # or "non_saturating"
+//! start_iter = 100000
+//! warmup = 5000
+//! weight = { start = 100000, end = 200000, from = 0.1, to = 0.5 }  # linear ramp
+//! lecam_weight = 0.001
+//! r1_weight = 0.0
+//! ```
+//!
+//! # Generator / discriminator step (see `tests/gan_run.rs` for a running version)
+//!
+//! ```text
+//! G:  xhat = model(x); terms = recon.forward(x, xhat, it); g_nll = terms.total.backward()
+//!     if adv.factor(it) > 0:
+//!         g_g = g_loss(disc.forward(model(x)), adv.loss).backward()      // second forward
+//!         w = adaptive_weight(&named_grads(&model,&g_nll)[LAST], &named_grads(&model,&g_g)[LAST], adv.adaptive_max)
+//!         grads = combine_grads(&model, g_nll, g_g, w * adv.weight.at(it) * adv.factor(it))
+//!     model = opt_g.step(lr, model, grads)
+//! D:  real = disc.forward(x); fake = disc.forward(xhat.detach())
+//!     loss = d_loss(real, fake, kind) + lecam_weight * lecam.penalty(real, fake)
+//!            + r1_penalty(&disc, x, r1_weight);  lecam.update(real, fake)
+//!     disc = opt_d.step(adv.lr, disc, grads).power_iteration()   // spectral norm state
+//! ```
+//! `LAST` is `decoder.conv_out.weight` (image models) or `decoder.conv_out.1.conv3d.weight`
+//! (video models).
+
+pub mod adaptive;
+pub mod config;
+pub mod discriminator;
+pub mod error;
+pub mod gan;
+pub mod lecam;
+pub mod perceptual;
+pub mod pixel;
+pub mod r1;
+pub mod recon;
+pub mod schedule;
+pub mod spectral_norm;
+pub mod vgg;
+
+pub use adaptive::{adaptive_weight, adaptive_weight_tensors, combine_grads};
+pub use config::{AdvConfig, DiscKind, DiscNorm, GanLoss, GramMode, LossConfig, PixelKind};
+pub use discriminator::Discriminator;
+pub use error::LossError;
+pub use gan::{d_loss, g_loss};
+pub use lecam::LeCam;
+pub use r1::{r1_penalty, r1_value};
+pub use recon::{LossTerms, ReconLoss, ReconTerm};
+pub use schedule::Schedule;
+pub use vgg::Vgg16;

@@ -1,0 +1,157 @@
+//! The reconstruction loss of the tokenizer (spec §9.2 `TokenizerLoss`): pixel + perceptual +
+//! Gram (+ KL for VAEs, + any extra [`ReconTerm`], e.g. a future RAFT optical-flow loss), each
+//! weighted by its schedule at the current iteration.
+
+use burn::prelude::*;
+
+use crate::config::LossConfig;
+use crate::error::LossError;
+use crate::perceptual::FeaturePair;
+use crate::pixel::pixel_loss;
+use crate::schedule::Schedule;
+use crate::vgg::Vgg16;
+
+/// Extension point for additional reconstruction terms (the RAFT flow loss of spec §9.2 is
+/// out of scope; implement this trait and register it with [`ReconLoss::with_term`]).
+pub trait ReconTerm: Send + Sync {
+    /// Unweighted loss of x̂ against x ([B, C, T, H, W] each), shape [1].
+    fn forward(&self, x: Tensor<5>, xhat: Tensor<5>) -> Tensor<1>;
+}
+
+/// The weighted loss and its weighted parts (for logging).
+#[derive(Clone, Debug)]
+pub struct LossTerms {
+    /// Sum of the weighted terms, shape [1].
+    pub total: Tensor<1>,
+    /// `(name, weighted value)`: "pixel", "perceptual", "gram", "kl", extras by name. Terms
+    /// whose weight is 0 at this iteration are not computed and not listed.
+    pub terms: Vec<(String, Tensor<1>)>,
+}
+
+impl LossTerms {
+    /// The weighted terms as host numbers.
+    pub fn values(&self) -> Vec<(String, f64)> {
+        self.terms
+            .iter()
+            .map(|(n, t)| (n.clone(), t.clone().into_scalar::<f64>()))
+            .collect()
+    }
+}
+
+/// Pixel + perceptual + Gram + KL (+ extras). Holds the frozen VGG when needed.
+pub struct ReconLoss {
+    cfg: LossConfig,
+    vgg: Option<Vgg16>,
+    extras: Vec<(String, Schedule, Box<dyn ReconTerm>)>,
+}
+
+impl ReconLoss {
+    /// Builds the loss; loads the VGG from `cfg.vgg_weights` unless the perceptual and Gram
+    /// weights are 0 for the whole run. A missing file is an error naming the converter.
+    pub fn new(cfg: &LossConfig, device: &Device) -> Result<Self, LossError> {
+        cfg.validate()?;
+        let vgg = if cfg.needs_vgg() {
+            let path = cfg
+                .vgg_weights
+                .as_ref()
+                .ok_or_else(|| LossError::MissingVggWeights {
+                    path: "(`[loss] vgg_weights` not set)".into(),
+                })?;
+            Some(Vgg16::load(path, cfg.vgg_widths, device)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            cfg: cfg.clone(),
+            vgg,
+            extras: Vec::new(),
+        })
+    }
+
+    /// Uses an already built VGG (e.g. randomly initialised in tests).
+    pub fn with_vgg(cfg: &LossConfig, vgg: Option<Vgg16>) -> Result<Self, LossError> {
+        cfg.validate()?;
+        if vgg.is_none() && cfg.needs_vgg() {
+            return Err(LossError::MissingVggWeights {
+                path: "(no VGG given)".into(),
+            });
+        }
+        Ok(Self {
+            cfg: cfg.clone(),
+            vgg,
+            extras: Vec::new(),
+        })
+    }
+
+    /// Adds an extra term with its own schedule.
+    pub fn with_term(mut self, name: &str, weight: Schedule, term: Box<dyn ReconTerm>) -> Self {
+        self.extras.push((name.into(), weight, term));
+        self
+    }
+
+    pub fn config(&self) -> &LossConfig {
+        &self.cfg
+    }
+
+    pub fn vgg(&self) -> Option<&Vgg16> {
+        self.vgg.as_ref()
+    }
+
+    /// Loss of x̂ against x ([B, 3, T, H, W], T = 1 for images) at iteration `iter`.
+    pub fn forward(&self, x: Tensor<5>, xhat: Tensor<5>, iter: u64) -> LossTerms {
+        self.forward_with(x, xhat, None, None, iter)
+    }
+
+    /// As [`forward`](Self::forward), with an optional pixel mask (broadcast to [B, C, T, H, W])
+    /// and the VAE KL (`Posterior::kl`, shape [1]) when the model has one.
+    pub fn forward_with(
+        &self,
+        x: Tensor<5>,
+        xhat: Tensor<5>,
+        mask: Option<Tensor<5>>,
+        kl: Option<Tensor<1>>,
+        iter: u64,
+    ) -> LossTerms {
+        let x = x.detach();
+        let mut terms: Vec<(String, Tensor<1>)> = Vec::new();
+        let wp = self.cfg.pixel_weight.at(iter);
+        if wp != 0.0 {
+            let l = pixel_loss(self.cfg.pixel, x.clone(), xhat.clone(), mask);
+            terms.push(("pixel".into(), l.mul_scalar(wp)));
+        }
+        let wperc = self.cfg.perceptual_weight.at(iter);
+        let wgram = self.cfg.gram_weight.at(iter);
+        if (wperc != 0.0 || wgram != 0.0)
+            && let Some(vgg) = &self.vgg
+        {
+            let f = FeaturePair::compute(vgg, x.clone(), xhat.clone());
+            if wperc != 0.0 {
+                terms.push(("perceptual".into(), f.perceptual().mul_scalar(wperc)));
+            }
+            if wgram != 0.0 {
+                terms.push(("gram".into(), f.gram(self.cfg.gram_mode).mul_scalar(wgram)));
+            }
+        }
+        if let Some(kl) = kl {
+            let wk = self.cfg.kl_weight.at(iter);
+            if wk != 0.0 {
+                terms.push(("kl".into(), kl.mul_scalar(wk)));
+            }
+        }
+        for (name, w, term) in &self.extras {
+            let w = w.at(iter);
+            if w != 0.0 {
+                terms.push((
+                    name.clone(),
+                    term.forward(x.clone(), xhat.clone()).mul_scalar(w),
+                ));
+            }
+        }
+        let total = terms
+            .iter()
+            .map(|(_, t)| t.clone())
+            .reduce(|a, b| a.add(b))
+            .unwrap_or_else(|| xhat.sum().mul_scalar(0.0));
+        LossTerms { total, terms }
+    }
+}
