@@ -173,7 +173,11 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         &batches,
         &device,
         cfg.eval.max_clips.max(batches.len()),
-        if args.grid.is_some() { cfg.eval.grids.max(1) } else { 0 },
+        if args.grid.is_some() {
+            cfg.eval.grids.max(1)
+        } else {
+            0
+        },
         args.grid.as_deref(),
     )?;
     println!("{}", report.summary());

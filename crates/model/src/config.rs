@@ -590,7 +590,10 @@ impl TokenizerConfig {
         });
         let o = v.as_object_mut().expect("object");
         if self.is_video() {
-            o.insert("temporal_compression".into(), json!(self.temporal_compression));
+            o.insert(
+                "temporal_compression".into(),
+                json!(self.temporal_compression),
+            );
             o.insert("encoder".into(), json!("FACTORIZED"));
             o.insert("decoder".into(), json!("FACTORIZED"));
             o.insert("legacy_mode".into(), json!(self.legacy_mode));

@@ -12,7 +12,7 @@ use cosmotok_model::{TokenizerConfig, presets};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataConfig;
-use crate::loss::LossConfig;
+use cosmotok_losses::LossConfig;
 
 /// The whole training configuration, as resolved (the `[model]` preset expanded).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -338,6 +338,9 @@ impl TrainConfig {
                 self.guard.lr_factor
             );
         }
+        self.loss
+            .validate()
+            .map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
         self.data.validate(
             self.model.temporal_compression,
             self.model.spatial_compression,

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use cosmotok_model::weights;
 use cosmotok_model::Tokenizer;
+use cosmotok_model::weights;
 
 use crate::checkpoint::{STATE_FILE, write_atomic};
 use crate::data::Batch;
@@ -161,9 +161,8 @@ pub fn write_latent_stats(stats: &LatentStats, out_dir: &Path) -> Result<()> {
         &out_dir.join("latent_stats.json"),
         serde_json::to_string_pretty(stats)?.as_bytes(),
     )?;
-    let to_bytes = |v: &[f64]| -> Vec<u8> {
-        v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect()
-    };
+    let to_bytes =
+        |v: &[f64]| -> Vec<u8> { v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect() };
     let (m, s) = (to_bytes(&stats.mean), to_bytes(&stats.std));
     let shape = vec![stats.mean.len()];
     let views = vec![

@@ -17,18 +17,20 @@ use burn::optim::{
     AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, OptimizerRecord,
 };
 use burn::prelude::*;
+use cosmotok_losses::{
+    Discriminator, LeCam, ReconLoss, adaptive_weight_tensors, d_loss, g_loss, r1_penalty,
+};
 use cosmotok_model::weights::{self, MatchReport};
 use cosmotok_model::{Formulation, Tokenizer, params};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoints, STATE_FILE, write_atomic};
-use crate::clip::clip_global_norm;
+use crate::clip::{clip_global_norm, scale_grads};
 use crate::config::{TrainConfig, TrainMode};
 use crate::data::{Batch, Loader, LoaderPosition};
 use crate::ema::Ema;
 use crate::eval::{EvalReport, evaluate};
 use crate::logger::{MetricsLog, progress_bar, summary};
-use crate::loss::ReconLoss;
 use crate::lr::learning_rate;
 
 /// Everything about the run's progress that is not a tensor (saved as `state.json`).
@@ -46,6 +48,9 @@ pub struct TrainState {
     /// Position of the next training batch.
     pub loader: LoaderPosition,
     pub samples_seen: u64,
+    /// LeCam EMAs of the mean discriminator outputs on real and fake clips.
+    #[serde(default)]
+    pub lecam: Option<(f64, f64)>,
 }
 
 /// How to start: resume from the run directory's newest checkpoint when there is one
@@ -78,6 +83,17 @@ pub struct StepStats {
     /// The update was skipped (non-finite loss or gradient).
     pub skipped: bool,
     pub samples: usize,
+    /// Discriminator step: its loss (incl. penalties) when it ran.
+    pub d_loss: Option<f64>,
+    /// Adaptive weight of the adversarial term (generator step) when it was on.
+    pub adaptive_weight: Option<f64>,
+}
+
+/// The adversarial stage: discriminator, its optimizer and the LeCam state.
+pub struct Gan {
+    pub disc: Discriminator,
+    optim: ModuleOptimizer,
+    pub lecam: LeCam,
 }
 
 /// A training run.
@@ -94,6 +110,9 @@ pub struct Trainer {
     /// Parameters that receive updates (all of them unless a fine-tuning mode freezes some).
     trainable: Vec<ParamId>,
     loss: ReconLoss,
+    pub gan: Option<Gan>,
+    /// The generator's last layer (for the adaptive weight).
+    last_layer: ParamId,
     loader: Loader,
     eval_batches: Vec<Batch>,
     pub state: TrainState,
@@ -121,6 +140,41 @@ pub fn batch_tensor(batch: &Batch, device: &Device) -> Tensor<5> {
         TensorData::new(batch.data.clone(), batch.shape.to_vec()),
         device,
     )
+}
+
+fn adamw(betas: [f64; 2], eps: f64, weight_decay: f64) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(betas[0] as f32)
+        .with_beta_2(betas[1] as f32)
+        .with_epsilon(eps as f32)
+        .with_weight_decay(weight_decay as f32)
+        .init()
+}
+
+/// The official key of the decoder's last conv weight (spec §7.1).
+pub fn last_layer_key(model: &Tokenizer) -> &'static str {
+    if model.config().is_video() {
+        "decoder.conv_out.1.conv3d.weight"
+    } else {
+        "decoder.conv_out.weight"
+    }
+}
+
+fn last_layer_id(model: &Tokenizer) -> Result<ParamId> {
+    let key = last_layer_key(model);
+    params::param_ids(model)
+        .get(key)
+        .copied()
+        .with_context(|| format!("the model has no `{key}` (needed for the adaptive weight)"))
+}
+
+/// The gradient of the last layer (rank 4 for image models, 5 for video models), flattened.
+fn last_grad(model: &Tokenizer, grads: &GradientsParams, id: ParamId) -> Option<Tensor<1>> {
+    if model.config().is_video() {
+        grads.get::<5>(id).map(|g| g.flatten(0, 4))
+    } else {
+        grads.get::<4>(id).map(|g| g.flatten(0, 3))
+    }
 }
 
 fn trainable_ids(model: &Tokenizer, mode: TrainMode) -> Vec<ParamId> {
@@ -184,14 +238,16 @@ impl Trainer {
             finetune_report = Some(report);
         }
         let trainable = trainable_ids(&model, cfg.finetune.mode);
-        let optim = AdamWConfig::new()
-            .with_beta_1(cfg.optim.betas[0] as f32)
-            .with_beta_2(cfg.optim.betas[1] as f32)
-            .with_epsilon(cfg.optim.eps as f32)
-            .with_weight_decay(cfg.optim.weight_decay as f32)
-            .init();
+        let optim = adamw(cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay);
         let ema = cfg.ema.enabled.then(|| Ema::new(&model, cfg.ema.beta));
-        let loss = ReconLoss::new(&cfg.loss, &device)?;
+        let loss = ReconLoss::new(&cfg.loss, &device).map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
+        let adv = &cfg.loss.adversarial;
+        let gan = adv.enabled.then(|| Gan {
+            disc: Discriminator::new(adv, &device),
+            optim: adamw([adv.betas.0, adv.betas.1], cfg.optim.eps, 0.0),
+            lecam: LeCam::new(adv.lecam_decay),
+        });
+        let last_layer = last_layer_id(&model)?;
         let loader = Loader::new(&cfg.data, false)?;
         let eval_batches = Loader::eval_batches(&cfg.data)?;
         let log = MetricsLog::open(&run_dir)?;
@@ -204,6 +260,8 @@ impl Trainer {
             optim,
             trainable,
             loss,
+            gan,
+            last_layer,
             loader,
             eval_batches,
             state: TrainState {
@@ -240,22 +298,37 @@ impl Trainer {
         &self.ckpts
     }
 
-    /// One optimizer step (with `grad_accum` micro-batches).
+    /// One optimizer step (with `grad_accum` micro-batches): generator update, then — in the
+    /// adversarial stage — a discriminator update on the last micro-batch.
     pub fn step(&mut self) -> Result<StepStats> {
         let step = self.state.step;
-        self.base.seed(step_seed(self.cfg.run.seed, step));
+        let seed = step_seed(self.cfg.run.seed, step);
         let accum = self.cfg.run.grad_accum;
         let sample = self.cfg.model.formulation == Formulation::Vae;
+        let adv = self.cfg.loss.adversarial.clone();
+        let g_factor = if self.gan.is_some() {
+            adv.factor(step)
+        } else {
+            0.0
+        };
+        let train_d = self.gan.is_some() && adv.enabled && step >= adv.start_iter;
         let mut acc = GradientsAccumulator::<Tokenizer>::new();
         let mut loss_sum = 0.0f64;
         let mut terms: BTreeMap<String, f64> = BTreeMap::new();
         let mut samples = 0;
-        for _ in 0..accum {
+        let mut adaptive = None;
+        let mut last_pair = None;
+        for micro in 0..accum {
             let batch = self.loader.next_batch()?;
             samples += batch.shape[0];
             let x = batch_tensor(&batch, &self.device);
-            let (_enc, recon) = self.model.autoencode(x.clone(), sample);
-            let out = self.loss.forward(x, recon, step);
+            // Seeded per micro-batch so the adversarial pass below sees the same VAE noise.
+            self.base.seed(seed ^ micro as u64);
+            let (enc, recon) = self.model.autoencode(x.clone(), sample);
+            let kl = enc.posterior.as_ref().map(|p| p.kl());
+            let out = self
+                .loss
+                .forward_with(x.clone(), recon.clone(), None, kl, step);
             let mut loss = out.total;
             if self.inject_nonfinite > 0 {
                 self.inject_nonfinite -= 1;
@@ -265,9 +338,41 @@ impl Trainer {
             for (name, t) in out.terms {
                 *terms.entry(name).or_default() += t.into_scalar::<f32>() as f64 / accum as f64;
             }
-            let mut grads = loss.div_scalar(accum as f64).backward();
-            let grads = GradientsParams::from_params(&mut grads, &self.model, &self.trainable);
-            acc.accumulate(&self.model, grads);
+            let mut g = loss.div_scalar(accum as f64).backward();
+            let grads = GradientsParams::from_params(&mut g, &self.model, &self.trainable);
+            if g_factor > 0.0
+                && let Some(gan) = &self.gan
+            {
+                // Second forward for the adversarial term (burn backpropagates a graph once).
+                self.base.seed(seed ^ micro as u64);
+                let (_, recon2) = self.model.autoencode(x.clone(), sample);
+                let gl = g_loss(gan.disc.forward(recon2), adv.loss);
+                *terms.entry("g_adv".into()).or_default() +=
+                    gl.clone().into_scalar::<f32>() as f64 / accum as f64;
+                let mut gg = gl.div_scalar(accum as f64).backward();
+                let mut grads_g =
+                    GradientsParams::from_params(&mut gg, &self.model, &self.trainable);
+                let w = match (
+                    last_grad(&self.model, &grads, self.last_layer),
+                    last_grad(&self.model, &grads_g, self.last_layer),
+                ) {
+                    (Some(a), Some(b)) => adaptive_weight_tensors(a, b, adv.adaptive_max),
+                    _ => 0.0,
+                };
+                adaptive = Some(w);
+                scale_grads(
+                    &self.model,
+                    &mut grads_g,
+                    w * adv.weight.at(step) * g_factor,
+                );
+                acc.accumulate(&self.model, grads);
+                acc.accumulate(&self.model, grads_g);
+            } else {
+                acc.accumulate(&self.model, grads);
+            }
+            if train_d && micro + 1 == accum {
+                last_pair = Some((x.detach(), recon.detach()));
+            }
         }
         let mut grads = acc.grads();
         let grad_norm = if loss_sum.is_finite() {
@@ -277,8 +382,11 @@ impl Trainer {
         };
         let lr =
             learning_rate(&self.cfg.optim, step, self.cfg.run.iterations) * self.state.lr_scale;
-        let terms: Vec<(String, f64)> = terms.into_iter().collect();
+        if let Some(w) = adaptive {
+            terms.insert("adaptive_weight".into(), w);
+        }
         if grad_norm.is_none() {
+            let terms: Vec<(String, f64)> = terms.into_iter().collect();
             self.state.bad_in_row += 1;
             self.state.skipped_steps += 1;
             self.state.loader = self.loader.position();
@@ -306,11 +414,44 @@ impl Trainer {
                 lr,
                 skipped: true,
                 samples,
+                d_loss: None,
+                adaptive_weight: adaptive,
             });
         }
         self.model = self.optim.step(lr, self.model.clone(), grads);
         if let Some(ema) = &mut self.ema {
             ema.update(&self.model, step, self.cfg.ema.start);
+        }
+        let mut d_value = None;
+        if let (Some(gan), Some((x, fake))) = (&mut self.gan, last_pair) {
+            let real_logits = gan.disc.forward(x.clone());
+            let fake_logits = gan.disc.forward(fake);
+            let mut dl = d_loss(real_logits.clone(), fake_logits.clone(), adv.loss);
+            if adv.lecam_weight > 0.0 {
+                dl = dl
+                    + gan
+                        .lecam
+                        .penalty(real_logits.clone(), fake_logits.clone())
+                        .mul_scalar(adv.lecam_weight);
+            }
+            if adv.r1_weight > 0.0 {
+                dl = dl + r1_penalty(&gan.disc, x, adv.r1_weight);
+            }
+            gan.lecam.update(real_logits.detach(), fake_logits.detach());
+            let v = dl.clone().into_scalar::<f32>() as f64;
+            if v.is_finite() {
+                let gd = GradientsParams::from_grads(dl.backward(), &gan.disc);
+                let lr_d = adv.lr * self.state.lr_scale;
+                gan.disc = gan.optim.step(lr_d, gan.disc.clone(), gd).power_iteration();
+            } else {
+                tracing::warn!(
+                    "step {}: non-finite discriminator loss; D update skipped",
+                    step + 1
+                );
+            }
+            terms.insert("d_loss".into(), v);
+            d_value = Some(v);
+            self.state.lecam = Some((gan.lecam.ema_real, gan.lecam.ema_fake));
         }
         self.state.bad_in_row = 0;
         self.state.step += 1;
@@ -319,11 +460,13 @@ impl Trainer {
         Ok(StepStats {
             step: self.state.step,
             loss: loss_sum,
-            terms,
+            terms: terms.into_iter().collect(),
             grad_norm,
             lr,
             skipped: false,
             samples,
+            d_loss: d_value,
+            adaptive_weight: adaptive,
         })
     }
 
@@ -388,6 +531,16 @@ impl Trainer {
                         .save_file(dir.join("ema.bpk"))
                         .map_err(|e| err("EMA", &e))?;
                 }
+                if let Some(gan) = &self.gan {
+                    gan.disc
+                        .clone()
+                        .save_file(dir.join("disc.bpk"))
+                        .map_err(|e| err("discriminator", &e))?;
+                    gan.optim
+                        .to_record()
+                        .save(dir.join("optim_d.bpk"))
+                        .map_err(|e| err("discriminator optimizer state", &e))?;
+                }
                 std::fs::write(dir.join("config.toml"), &config)?;
                 std::fs::write(dir.join(STATE_FILE), &state)?;
                 Ok(())
@@ -428,7 +581,30 @@ impl Trainer {
                 self.model.valid()
             };
         }
+        if let Some(gan) = &mut self.gan {
+            let path = dir.join("disc.bpk");
+            if path.is_file() {
+                gan.disc = Discriminator::new(&self.cfg.loss.adversarial, &self.device)
+                    .try_load_file(&path)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| ctx("discriminator (disc.bpk)"))?;
+                let record = OptimizerRecord::load(dir.join("optim_d.bpk"))
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| ctx("discriminator optimizer (optim_d.bpk)"))?;
+                gan.optim = gan.optim.clone().load_record(record);
+            } else {
+                tracing::info!(
+                    "{}: no discriminator yet; the adversarial stage starts a fresh one",
+                    dir.display()
+                );
+            }
+            if let Some((r, f)) = state.lecam {
+                gan.lecam.ema_real = r;
+                gan.lecam.ema_fake = f;
+            }
+        }
         self.trainable = trainable_ids(&self.model, self.cfg.finetune.mode);
+        self.last_layer = last_layer_id(&self.model)?;
         self.loader.seek(&state.loader)?;
         self.state = state;
         Ok(())

@@ -15,7 +15,8 @@ fn opts(resume: Resume) -> TrainerOptions {
 
 /// Kill after step 3 (stop the loop and drop the trainer), resume from the run directory:
 /// steps 4..6 have exactly the losses, gradient norms and learning rates of an uninterrupted
-/// run, and the final weights are bit-identical.
+/// run, and the final weights (model, EMA, discriminator) are bit-identical. The adversarial
+/// stage starts at step 2, so the discriminator, its optimizer and LeCam state are covered.
 #[test]
 fn resumed_run_repeats_the_uninterrupted_run_exactly() {
     let dir_a = scratch("resume_a");
@@ -43,7 +44,23 @@ fn resumed_run_repeats_the_uninterrupted_run_exactly() {
         assert_eq!(got.loss, s.loss, "step {}: loss after resume", s.step);
         assert_eq!(got.grad_norm, s.grad_norm, "step {}: grad norm", s.step);
         assert_eq!(got.lr, s.lr, "step {}: learning rate", s.step);
+        // The adversarial stage (from step 2) is part of the resumed state.
+        assert!(
+            s.d_loss.is_some(),
+            "step {}: the discriminator trains",
+            s.step
+        );
+        assert_eq!(got.d_loss, s.d_loss, "step {}: discriminator loss", s.step);
+        assert_eq!(
+            got.adaptive_weight, s.adaptive_weight,
+            "step {}: adaptive weight",
+            s.step
+        );
     }
+    let da = cosmotok_model::params::named_params(&a.gan.as_ref().unwrap().disc);
+    let dc = cosmotok_model::params::named_params(&c.gan.as_ref().unwrap().disc);
+    assert!(!da.is_empty());
+    assert_eq!(da, dc, "discriminator weights differ after resume");
     let wa = cosmotok_model::params::named_params(&a.model);
     let wc = cosmotok_model::params::named_params(&c.model);
     assert_eq!(wa.len(), wc.len());

@@ -56,6 +56,19 @@ warmup = 2
 [ema]
 beta = 0.9
 
+[loss]
+perceptual_weight = 0.0
+gram_weight = 0.0
+
+[loss.adversarial]
+enabled = true
+disc = "patch3d"
+channels = 4
+n_layers = 2
+start_iter = 2
+warmup = 2
+lecam_weight = 0.01
+
 [eval]
 every = 0
 grids = 1
