@@ -30,7 +30,11 @@ enum Command {
     /// Show a checkpoint's architecture, preset, parameter count and keys.
     Inspect(inspect::InspectArgs),
     /// List the presets of every released model.
-    Presets,
+    Presets {
+        /// Write one `<preset>.toml` ([model] table) per preset into this directory.
+        #[arg(long, value_name = "DIR")]
+        write_configs: Option<std::path::PathBuf>,
+    },
     /// Train a tokenizer from a recipe (resumes from the run directory's newest checkpoint).
     Train(train_cmd::TrainArgs),
     /// Fine-tune from a released checkpoint (full, decoder_only or encoder_frozen).
@@ -55,12 +59,7 @@ fn main() {
         Command::Decode(a) => codec::decode(a),
         Command::Reconstruct(a) => codec::reconstruct(a),
         Command::Inspect(a) => inspect::run(a),
-        Command::Presets => {
-            for p in cosmotok_model::presets::all() {
-                println!("{:<36} {}", p.name, inspect::describe(&p));
-            }
-            Ok(())
-        }
+        Command::Presets { write_configs } => presets(write_configs.as_deref()),
         Command::Train(a) => train_cmd::train(a),
         Command::Finetune(a) => train_cmd::finetune(a),
         Command::Eval(a) => train_cmd::eval(a),
@@ -70,4 +69,26 @@ fn main() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn presets(write_configs: Option<&std::path::Path>) -> anyhow::Result<()> {
+    for p in cosmotok_model::presets::all() {
+        println!("{:<36} {}", p.name, inspect::describe(&p));
+        if let Some(dir) = write_configs {
+            #[derive(serde::Serialize)]
+            struct File<'a> {
+                model: &'a cosmotok_model::TokenizerConfig,
+            }
+            std::fs::create_dir_all(dir)?;
+            let text = format!(
+                "# {} — {}\n# Use as `[model] preset = \"{}\"` in a recipe, or copy this table.\n{}",
+                p.name,
+                inspect::describe(&p),
+                p.name,
+                toml::to_string_pretty(&File { model: &p })?
+            );
+            std::fs::write(dir.join(format!("{}.toml", p.name)), text)?;
+        }
+    }
+    Ok(())
 }
