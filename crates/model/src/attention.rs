@@ -9,18 +9,21 @@ use burn::tensor::activation::softmax;
 use crate::causal_conv::CausalConv3d;
 use crate::norm::{CausalNorm, group_norm};
 use crate::resnet::conv2d;
+use crate::stream::Stream;
 
 /// softmax(q·kᵀ·scale [+ causal mask]) · v over the second-to-last axis of [.., L, C] tensors.
-fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool) -> Tensor<4> {
+/// With a causal mask, query i sits at position `offset + i` of the key sequence.
+fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool, offset: usize) -> Tensor<4> {
     let [b, n, l, c] = q.dims();
+    let lk = k.dims()[2];
     let scores = q
         .matmul(k.swap_dims(2, 3))
         .mul_scalar((c as f64).powf(-0.5));
     let scores = if causal {
-        // Query t may attend keys ≤ t: mask the strict upper triangle.
-        let upper = Tensor::<2, Bool>::tril_mask([l, l], 0, &scores.device())
-            .reshape([1, 1, l, l])
-            .expand([b, n, l, l]);
+        // Query i may attend keys ≤ offset + i: mask the rest of the upper triangle.
+        let upper = Tensor::<2, Bool>::tril_mask([l, lk], offset as i64, &scores.device())
+            .reshape([1, 1, l, lk])
+            .expand([b, n, l, lk]);
         scores.mask_fill(upper, f32::NEG_INFINITY)
     } else {
         scores
@@ -59,6 +62,7 @@ impl AttnBlock2d {
             tokens(self.k.forward(hn.clone())),
             tokens(self.v.forward(hn)),
             false,
+            0,
         );
         let out = out.swap_dims(2, 3).reshape([b, c, h, w]);
         x.add(self.proj_out.forward(out))
@@ -100,6 +104,12 @@ impl AttnBlock3d {
     }
 
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        self.forward_stream(x, &mut Stream::whole())
+    }
+
+    /// [`forward`](Self::forward) continuing a chunked sequence: temporal attention carries
+    /// the keys and values of all earlier frames.
+    pub fn forward_stream(&self, x: Tensor<5>, s: &mut Stream) -> Tensor<5> {
         let [b, c, t, h, w] = x.dims();
         let hn = self.norm.forward(x.clone());
         let (q, k, v) = (
@@ -108,15 +118,31 @@ impl AttnBlock3d {
             self.v.forward(hn),
         );
         let out = if self.temporal {
+            // Earlier keys and values, stored as [B, 2C, T_past, H, W].
+            let (k, v, past) = match s.take() {
+                Some(kv) => {
+                    let past = kv.dims()[2];
+                    (
+                        Tensor::cat(vec![kv.clone().narrow(1, 0, c), k], 2),
+                        Tensor::cat(vec![kv.narrow(1, c, c), v], 2),
+                        past,
+                    )
+                }
+                None => (k, v, 0),
+            };
+            if s.keeps() {
+                s.put(Tensor::cat(vec![k.clone(), v.clone()], 1));
+            }
+            let tk = past + t;
             // [B, C, T, H, W] -> [B, HW, T, C]
-            let seq = |x: Tensor<5>| x.reshape([b, c, t, h * w]).permute([0, 3, 2, 1]);
-            attend(seq(q), seq(k), seq(v), true)
+            let seq = |x: Tensor<5>, t: usize| x.reshape([b, c, t, h * w]).permute([0, 3, 2, 1]);
+            attend(seq(q, t), seq(k, tk), seq(v, tk), true, past)
                 .permute([0, 3, 2, 1])
                 .reshape([b, c, t, h, w])
         } else {
             // [B, C, T, H, W] -> [B, T, HW, C]
             let seq = |x: Tensor<5>| x.reshape([b, c, t, h * w]).permute([0, 2, 3, 1]);
-            attend(seq(q), seq(k), seq(v), false)
+            attend(seq(q), seq(k), seq(v), false, 0)
                 .permute([0, 3, 1, 2])
                 .reshape([b, c, t, h, w])
         };

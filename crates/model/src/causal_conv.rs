@@ -4,6 +4,8 @@ use burn::nn::PaddingConfig3d;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::prelude::*;
 
+use crate::stream::Stream;
+
 /// A 3-D conv that only looks back in time: frame 0 is replicated `time_pad` times in front,
 /// H and W are zero-padded by `padding` on both sides, then an unpadded strided conv runs.
 /// Keys: `<name>.conv3d.weight` [out, in, kt, kh, kw], `<name>.conv3d.bias`.
@@ -52,12 +54,35 @@ impl CausalConv3d {
 
     /// [B, C_in, T, H, W] -> [B, C_out, (T + time_pad − kt)/st + 1, H', W']
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let x = if self.time_pad > 0 {
-            let first = x.clone().narrow(2, 0, 1).repeat_dim(2, self.time_pad);
-            Tensor::cat(vec![first, x], 2)
-        } else {
-            x
+        self.forward_stream(x, &mut Stream::whole())
+    }
+
+    /// As [`forward`](Self::forward), continuing a chunked sequence: the first chunk is padded
+    /// with copies of frame 0, later chunks with the carried tail of the previous input.
+    pub fn forward_stream(&self, x: Tensor<5>, s: &mut Stream) -> Tensor<5> {
+        let [kt, st] = [self.conv3d.kernel_size[0], self.conv3d.stride[0]];
+        if kt == 1 && st == 1 {
+            return self.conv3d.forward(x);
+        }
+        let x = match s.take() {
+            Some(tail) => Tensor::cat(vec![tail, x], 2),
+            None if self.time_pad > 0 => {
+                let first = x.clone().narrow(2, 0, 1).repeat_dim(2, self.time_pad);
+                Tensor::cat(vec![first, x], 2)
+            }
+            None => x,
         };
+        let len = x.dims()[2];
+        // Outputs produced now; the next output window starts at input frame n·st.
+        let n = if len >= kt { (len - kt) / st + 1 } else { 0 };
+        if s.keeps() {
+            s.put(x.clone().narrow(2, n * st, len - n * st));
+        }
+        if n == 0 {
+            let [b, _, _, h, w] = x.dims();
+            let c = self.conv3d.weight.dims()[0];
+            return Tensor::zeros([b, c, 0, h, w], &x.device());
+        }
         self.conv3d.forward(x)
     }
 }
@@ -72,5 +97,10 @@ pub fn factorized(c_in: usize, c_out: usize, device: &Device) -> Vec<CausalConv3
 
 /// Runs a factorized conv (or any chain of causal convs).
 pub fn forward_seq(convs: &[CausalConv3d], x: Tensor<5>) -> Tensor<5> {
-    convs.iter().fold(x, |x, c| c.forward(x))
+    forward_seq_stream(convs, x, &mut Stream::whole())
+}
+
+/// [`forward_seq`] continuing a chunked sequence.
+pub fn forward_seq_stream(convs: &[CausalConv3d], x: Tensor<5>, s: &mut Stream) -> Tensor<5> {
+    convs.iter().fold(x, |x, c| c.forward_stream(x, s))
 }

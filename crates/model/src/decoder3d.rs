@@ -5,13 +5,14 @@
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::causal_conv::{CausalConv3d, factorized, forward_seq};
+use crate::causal_conv::{CausalConv3d, factorized, forward_seq_stream};
 use crate::config::{PatchMethod, TokenizerConfig};
 use crate::encoder3d::Mid3d;
 use crate::norm::CausalNorm;
 use crate::resnet::ResnetBlock3d;
+use crate::stream::Stream;
 use crate::upsample::HybridUpsample3d;
-use crate::wavelet::unpatch3d;
+use crate::wavelet::unpatch3d_chunk;
 
 /// Keys `up.{i}.block.{j}.*`, `up.{i}.upsample.conv{1,2,3}.conv3d`.
 #[derive(Module, Debug)]
@@ -84,16 +85,22 @@ impl Decoder3d {
 
     /// [B, z, 1 + k, h, w] -> [B, 3, 1 + k·t, h·s, w·s]
     pub fn forward(&self, z: Tensor<5>) -> Tensor<5> {
-        let mut h = self.mid.forward(forward_seq(&self.conv_in, z));
+        self.forward_stream(z, &mut Stream::whole())
+    }
+
+    /// One chunk of a longer latent sequence (first chunk 1 + k latents, later chunks k).
+    pub fn forward_stream(&self, z: Tensor<5>, s: &mut Stream) -> Tensor<5> {
+        let h = forward_seq_stream(&self.conv_in, z, s);
+        let mut h = self.mid.forward_stream(h, s);
         for level in self.up.iter().rev() {
             for block in &level.block {
-                h = block.forward(h);
+                h = block.forward_stream(h, s);
             }
             if let Some(us) = &level.upsample {
-                h = us.forward(h);
+                h = us.forward_stream(h, s);
             }
         }
-        let h = forward_seq(&self.conv_out, silu(self.norm_out.forward(h)));
-        unpatch3d(h, self.patch_size, self.patch_method)
+        let h = forward_seq_stream(&self.conv_out, silu(self.norm_out.forward(h)), s);
+        unpatch3d_chunk(h, self.patch_size, self.patch_method, s.is_first())
     }
 }

@@ -6,6 +6,7 @@ use burn::tensor::ops::PadMode;
 
 use crate::causal_conv::CausalConv3d;
 use crate::config::SamplerConvs;
+use crate::stream::Stream;
 
 /// Zero-pad right/bottom by 1, then 3×3 conv stride 2 without padding. Key `downsample.conv`.
 #[derive(Module, Debug)]
@@ -82,6 +83,11 @@ impl HybridDownsample3d {
 
     /// [B, C, 1 + 2k, H, W] -> [B, C, 1 + k (if temporal), H/2, W/2 (if spatial)]
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        self.forward_stream(x, &mut Stream::whole())
+    }
+
+    /// [`forward`](Self::forward) continuing a chunked sequence (later chunks: 2k frames → k).
+    pub fn forward_stream(&self, x: Tensor<5>, s: &mut Stream) -> Tensor<5> {
         if !self.spatial_down && !self.temporal_down {
             return x;
         }
@@ -96,13 +102,18 @@ impl HybridDownsample3d {
             x = conv.add(avg_pool2_dim(avg_pool2_dim(padded, 3), 4));
         }
         if self.temporal_down {
-            // One extra copy of frame 0 in front (T -> T + 1), then the strided causal conv.
-            let padded = Tensor::cat(vec![x.clone().narrow(2, 0, 1), x], 2);
+            // One extra copy of frame 0 in front (T -> T + 1; first chunk only), then the
+            // strided causal conv.
+            let padded = if s.is_first() {
+                Tensor::cat(vec![x.clone().narrow(2, 0, 1), x], 2)
+            } else {
+                x
+            };
             let conv = self
                 .conv2
                 .as_ref()
                 .expect("temporal conv2")
-                .forward(padded.clone());
+                .forward_stream(padded.clone(), s);
             x = conv.add(avg_pool2_dim(padded, 2));
         }
         self.conv3.as_ref().expect("conv3").forward(x)

@@ -6,12 +6,13 @@ use burn::prelude::*;
 use burn::tensor::activation::silu;
 
 use crate::attention::{AttnAxis, AttnBlock3d};
-use crate::causal_conv::{CausalConv3d, factorized, forward_seq};
+use crate::causal_conv::{CausalConv3d, factorized, forward_seq_stream};
 use crate::config::{PatchMethod, TokenizerConfig};
 use crate::downsample::HybridDownsample3d;
 use crate::norm::CausalNorm;
 use crate::resnet::ResnetBlock3d;
-use crate::wavelet::patch3d;
+use crate::stream::Stream;
+use crate::wavelet::patch3d_chunk;
 
 /// Keys `down.{i}.block.{j}.*`, `down.{i}.downsample.conv{1,2,3}.conv3d`.
 #[derive(Module, Debug)]
@@ -41,9 +42,13 @@ impl Mid3d {
     }
 
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let h = self.block_1.forward(x);
-        let h = self.attn_1.iter().fold(h, |h, a| a.forward(h));
-        self.block_2.forward(h)
+        self.forward_stream(x, &mut Stream::whole())
+    }
+
+    pub fn forward_stream(&self, x: Tensor<5>, s: &mut Stream) -> Tensor<5> {
+        let h = self.block_1.forward_stream(x, s);
+        let h = self.attn_1.iter().fold(h, |h, a| a.forward_stream(h, s));
+        self.block_2.forward_stream(h, s)
     }
 }
 
@@ -95,19 +100,22 @@ impl Encoder3d {
 
     /// [B, 3, 1 + k·t, H, W] -> [B, z, 1 + k, H/s, W/s]
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let mut h = forward_seq(
-            &self.conv_in,
-            patch3d(x, self.patch_size, self.patch_method),
-        );
+        self.forward_stream(x, &mut Stream::whole())
+    }
+
+    /// One chunk of a longer clip (first chunk 1 + k·t frames, later chunks k·t frames).
+    pub fn forward_stream(&self, x: Tensor<5>, s: &mut Stream) -> Tensor<5> {
+        let x = patch3d_chunk(x, self.patch_size, self.patch_method, s.is_first());
+        let mut h = forward_seq_stream(&self.conv_in, x, s);
         for level in &self.down {
             for block in &level.block {
-                h = block.forward(h);
+                h = block.forward_stream(h, s);
             }
             if let Some(ds) = &level.downsample {
-                h = ds.forward(h);
+                h = ds.forward_stream(h, s);
             }
         }
-        let h = self.mid.forward(h);
-        forward_seq(&self.conv_out, silu(self.norm_out.forward(h)))
+        let h = self.mid.forward_stream(h, s);
+        forward_seq_stream(&self.conv_out, silu(self.norm_out.forward(h)), s)
     }
 }

@@ -16,6 +16,7 @@ pub mod encoder3d;
 pub mod fsq;
 pub mod norm;
 pub mod resnet;
+pub mod stream;
 pub mod tokenizer;
 pub mod upsample;
 pub mod wavelet;

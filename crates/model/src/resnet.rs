@@ -6,8 +6,9 @@ use burn::nn::{GroupNorm, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::causal_conv::{CausalConv3d, factorized, forward_seq};
+use crate::causal_conv::{CausalConv3d, factorized, forward_seq_stream};
 use crate::norm::{CausalNorm, group_norm};
+use crate::stream::Stream;
 
 /// 3×3 conv with padding 1 (or 1×1 with none).
 pub fn conv2d(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
@@ -73,8 +74,13 @@ impl ResnetBlock3d {
 
     /// [B, C_in, T, H, W] -> [B, C_out, T, H, W]
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let h = forward_seq(&self.conv1, silu(self.norm1.forward(x.clone())));
-        let h = forward_seq(&self.conv2, silu(self.norm2.forward(h)));
+        self.forward_stream(x, &mut Stream::whole())
+    }
+
+    /// [`forward`](Self::forward) continuing a chunked sequence.
+    pub fn forward_stream(&self, x: Tensor<5>, s: &mut Stream) -> Tensor<5> {
+        let h = forward_seq_stream(&self.conv1, silu(self.norm1.forward(x.clone())), s);
+        let h = forward_seq_stream(&self.conv2, silu(self.norm2.forward(h)), s);
         let shortcut = match &self.nin_shortcut {
             Some(conv) => conv.forward(x),
             None => x,

@@ -14,6 +14,7 @@ use crate::encoder2d::Encoder2d;
 use crate::encoder3d::Encoder3d;
 use crate::fsq::Fsq;
 use crate::resnet::conv2d;
+use crate::stream::Stream;
 
 /// What `encode` returns.
 #[derive(Clone, Debug)]
@@ -122,6 +123,11 @@ impl Tokenizer {
     /// Encodes [B, 3, T, H, W] in [−1, 1]. `sample` draws from a VAE posterior (else its mean).
     pub fn encode_with(&self, x: Tensor<5>, sample: bool) -> Encoded {
         let moments = self.encode_moments(x);
+        self.bottleneck(moments, sample)
+    }
+
+    /// The AE / VAE / FSQ bottleneck applied to quant_conv's output.
+    fn bottleneck(&self, moments: Tensor<5>, sample: bool) -> Encoded {
         match self.config().formulation {
             Formulation::Ae => Encoded {
                 latent: moments,
@@ -157,6 +163,93 @@ impl Tokenizer {
     /// Deterministic encode (VAE: posterior mean).
     pub fn encode(&self, x: Tensor<5>) -> Encoded {
         self.encode_with(x, false)
+    }
+
+    /// Encodes a long clip chunk by chunk with a carried temporal cache (spec §5.12: every
+    /// temporal op is causal), giving the latents of a whole-clip encode at bounded activation
+    /// memory. `chunk_frames` must be a multiple of the temporal compression t; the first
+    /// chunk takes `1 + chunk_frames` frames, later ones `chunk_frames`. Image models encode
+    /// frames independently, `chunk_frames` at a time.
+    pub fn encode_chunked(
+        &self,
+        x: Tensor<5>,
+        chunk_frames: usize,
+    ) -> Result<Encoded, ConfigError> {
+        let moments = self.encode_moments_chunked(x, chunk_frames)?;
+        Ok(self.bottleneck(moments, false))
+    }
+
+    /// quant_conv output of [`encode_chunked`](Self::encode_chunked) (before the bottleneck).
+    pub fn encode_moments_chunked(
+        &self,
+        x: Tensor<5>,
+        chunk_frames: usize,
+    ) -> Result<Tensor<5>, ConfigError> {
+        let t = x.dims()[2];
+        let tc = self.config().temporal_compression;
+        if chunk_frames == 0 || !chunk_frames.is_multiple_of(tc) {
+            return Err(ConfigError {
+                field: "chunk_frames".into(),
+                value: chunk_frames.to_string(),
+                expected: format!("a positive multiple of the temporal compression {tc}"),
+            });
+        }
+        let moments = match self {
+            Tokenizer::Image(_) => chunks(t, 0, chunk_frames)
+                .map(|(s, n)| self.encode_moments(x.clone().narrow(2, s, n)))
+                .collect::<Vec<_>>(),
+            Tokenizer::Video(m) => {
+                let mut stream = Stream::new();
+                chunks(t, 1, chunk_frames)
+                    .map(|(s, n)| {
+                        stream.begin_chunk();
+                        let h = m
+                            .encoder
+                            .forward_stream(x.clone().narrow(2, s, n), &mut stream);
+                        stream.end_chunk();
+                        m.quant_conv.forward(h)
+                    })
+                    .collect()
+            }
+        };
+        Ok(Tensor::cat(moments, 2))
+    }
+
+    /// Decodes a long latent sequence chunk by chunk (the inverse of [`encode_chunked`]):
+    /// the first chunk takes `1 + chunk_latents` latent frames, later ones `chunk_latents`.
+    ///
+    /// [`encode_chunked`]: Self::encode_chunked
+    pub fn decode_chunked(
+        &self,
+        latent: Tensor<5>,
+        chunk_latents: usize,
+    ) -> Result<Tensor<5>, ConfigError> {
+        if chunk_latents == 0 {
+            return Err(ConfigError {
+                field: "chunk_latents".into(),
+                value: "0".into(),
+                expected: "at least 1".into(),
+            });
+        }
+        let t = latent.dims()[2];
+        let parts = match self {
+            Tokenizer::Image(_) => chunks(t, 0, chunk_latents)
+                .map(|(s, n)| self.decode(latent.clone().narrow(2, s, n)))
+                .collect::<Vec<_>>(),
+            Tokenizer::Video(m) => {
+                let mut stream = Stream::new();
+                chunks(t, 1, chunk_latents)
+                    .map(|(s, n)| {
+                        stream.begin_chunk();
+                        let z = m.post_quant_conv.forward(latent.clone().narrow(2, s, n));
+                        let out = m.decoder.forward_stream(z, &mut stream);
+                        stream.end_chunk();
+                        out
+                    })
+                    .collect()
+            }
+        };
+        Ok(Tensor::cat(parts, 2))
     }
 
     /// Decodes a latent (or FSQ codes) [B, L, T', h, w] to [B, 3, T, H, W].
@@ -221,4 +314,20 @@ impl Tokenizer {
         }
         out
     }
+}
+
+/// (start, length) of the chunks of a sequence of `t` frames: the first chunk has
+/// `lead + step` frames (or fewer at the end), later ones `step`.
+fn chunks(t: usize, lead: usize, step: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= t {
+            return None;
+        }
+        let want = if start == 0 { lead + step } else { step };
+        let n = want.min(t - start);
+        let item = (start, n);
+        start += n;
+        Some(item)
+    })
 }

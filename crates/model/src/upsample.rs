@@ -6,6 +6,7 @@ use burn::prelude::*;
 use crate::causal_conv::CausalConv3d;
 use crate::config::SamplerConvs;
 use crate::resnet::conv2d;
+use crate::stream::Stream;
 
 /// Repeats every element of `dim` twice (repeat_interleave 2).
 fn repeat_interleave2<const D: usize, const D1: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
@@ -76,16 +77,30 @@ impl HybridUpsample3d {
 
     /// [B, C, T, H, W] -> [B, C, 2T − 1 (if temporal), 2H, 2W (if spatial)]
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        self.forward_stream(x, &mut Stream::whole())
+    }
+
+    /// [`forward`](Self::forward) continuing a chunked sequence (later chunks: T → 2T).
+    pub fn forward_stream(&self, x: Tensor<5>, s: &mut Stream) -> Tensor<5> {
         if !self.spatial_up && !self.temporal_up {
             return x;
         }
         let mut x = x;
         if self.temporal_up {
             let t = x.dims()[2];
-            let x2 = repeat_interleave2::<5, 6>(x, 2).narrow(2, 1, 2 * t - 1);
-            x = x2
-                .clone()
-                .add(self.conv1.as_ref().expect("temporal conv1").forward(x2));
+            let x2 = repeat_interleave2::<5, 6>(x, 2);
+            // The first chunk drops the duplicate of frame 0.
+            let x2 = if s.is_first() {
+                x2.narrow(2, 1, 2 * t - 1)
+            } else {
+                x2
+            };
+            x = x2.clone().add(
+                self.conv1
+                    .as_ref()
+                    .expect("temporal conv1")
+                    .forward_stream(x2, s),
+            );
         }
         if self.spatial_up {
             let x2 = repeat_interleave2::<5, 6>(repeat_interleave2::<5, 6>(x, 3), 4);

@@ -201,7 +201,13 @@ pub fn unpatch2d(x: Tensor<4>, p: usize, method: PatchMethod) -> Tensor<4> {
 /// 3-D causal patcher: [B, C, T, H, W] -> [B, C·p³, 1 + (T−1)/p, H/p, W/p].
 /// Frame 0 is repeated p times first so that it is encoded alone.
 pub fn patch3d(x: Tensor<5>, p: usize, method: PatchMethod) -> Tensor<5> {
-    let x = repeat_first_frame(x, p);
+    patch3d_chunk(x, p, method, true)
+}
+
+/// [`patch3d`] of one chunk of a longer clip: only the first chunk repeats frame 0; later
+/// chunks (a multiple of p frames) map k·p frames to k.
+pub fn patch3d_chunk(x: Tensor<5>, p: usize, method: PatchMethod, first: bool) -> Tensor<5> {
+    let x = if first { repeat_first_frame(x, p) } else { x };
     match method {
         PatchMethod::Haar => (0..levels(p)).fold(x, |x, _| haar3d_level(x)),
         PatchMethod::Rearrange => rearrange3d(x, p),
@@ -210,10 +216,18 @@ pub fn patch3d(x: Tensor<5>, p: usize, method: PatchMethod) -> Tensor<5> {
 
 /// Inverse of [`patch3d`]: unpatch, then drop the p − 1 replicated leading frames.
 pub fn unpatch3d(x: Tensor<5>, p: usize, method: PatchMethod) -> Tensor<5> {
+    unpatch3d_chunk(x, p, method, true)
+}
+
+/// [`unpatch3d`] of one chunk: only the first chunk drops the replicated frames.
+pub fn unpatch3d_chunk(x: Tensor<5>, p: usize, method: PatchMethod, first: bool) -> Tensor<5> {
     let x = match method {
         PatchMethod::Haar => (0..levels(p)).fold(x, |x, _| inverse_haar3d_level(x)),
         PatchMethod::Rearrange => unrearrange3d(x, p),
     };
+    if !first {
+        return x;
+    }
     let t = x.dims()[2];
     x.narrow(2, p - 1, t - (p - 1))
 }
