@@ -49,6 +49,35 @@ pub struct CodecArgs {
     /// Number of frames to read (default: all).
     #[arg(long)]
     pub frames: Option<usize>,
+    /// Process long videos in chunks of this many frames (a multiple of the temporal
+    /// compression) with a carried temporal cache: same latents as one shot, bounded memory.
+    #[arg(long)]
+    pub chunk_frames: Option<usize>,
+}
+
+fn encode_maybe_chunked(
+    model: &Tokenizer,
+    x: Tensor<5>,
+    chunk: Option<usize>,
+) -> Result<cosmotok_model::Encoded> {
+    Ok(match chunk {
+        Some(c) => model.encode_chunked(x, c)?,
+        None => model.encode(x),
+    })
+}
+
+fn decode_maybe_chunked(
+    model: &Tokenizer,
+    latent: Tensor<5>,
+    chunk: Option<usize>,
+) -> Result<Tensor<5>> {
+    Ok(match chunk {
+        Some(c) => {
+            let tc = model.config().temporal_compression;
+            model.decode_chunked(latent, (c / tc).max(1))?
+        }
+        None => model.decode(latent),
+    })
 }
 
 pub fn load_model(args: &ModelArgs) -> Result<(Tokenizer, Device)> {
@@ -193,23 +222,11 @@ fn write_media(path: &Path, recon: Tensor<5>, fps: Option<f64>) -> Result<()> {
     cosmotok_data::write_any(path, &frames)
 }
 
-/// PSNR over the whole clip on uint8-quantised values (TokenBench formula, spec §11).
-pub fn psnr_u8(a: &[f32], b: &[f32]) -> f64 {
-    let q = |x: f32| (((x.clamp(-1.0, 1.0) + 1.0) / 2.0) * 255.0 + 0.5).floor() as f64;
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (q(*x) - q(*y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    20.0 * (255.0 / (mse.sqrt() + 1e-8)).log10()
-}
-
 pub fn encode(args: &CodecArgs) -> Result<()> {
     let (model, device) = load_model(&args.model)?;
     let (x, four, _) = read_input(args, &device)?;
     let (x, _) = pad_input(&model, x, args.pad, &args.input)?;
-    let enc = model.encode(x);
+    let enc = encode_maybe_chunked(&model, x, args.chunk_frames)?;
     let mut out = Outputs::default();
     write_latents(&mut out, &enc, four);
     if !is_tensor_file(&args.output) {
@@ -289,7 +306,7 @@ pub fn decode(args: &CodecArgs) -> Result<()> {
             latent.dims()[1]
         );
     }
-    let recon = model.decode(latent);
+    let recon = decode_maybe_chunked(&model, latent, args.chunk_frames)?;
     if is_tensor_file(&args.output) {
         let mut out = Outputs::default();
         let (v, mut s) = to_f32(recon);
@@ -310,12 +327,13 @@ pub fn reconstruct(args: &CodecArgs) -> Result<()> {
     let (x, four, fps) = read_input(args, &device)?;
     let w = x.dims()[4];
     let (xp, c) = pad_input(&model, x.clone(), args.pad, &args.input)?;
-    let (enc, recon) = model.autoencode(xp, false);
+    let enc = encode_maybe_chunked(&model, xp, args.chunk_frames)?;
+    let recon = decode_maybe_chunked(&model, enc.latent.clone(), args.chunk_frames)?;
     let recon = crop(recon, c, w);
     let (rv, rs) = to_f32(recon.clone());
     let shown = rs.clone();
     let (xv, _) = to_f32(x);
-    let psnr = psnr_u8(&xv, &rv);
+    let psnr = cosmotok_train::metrics::psnr(&xv, &rv);
     if is_tensor_file(&args.output) {
         let mut out = Outputs::default();
         write_latents(&mut out, &enc, four);

@@ -316,3 +316,34 @@ fn reconstruct_a_real_video_clip() {
     let (_, shape) = f32s(&lat, "latent");
     assert_eq!(shape[2], 3, "9 frames -> 1 + 8/4 latent frames");
 }
+
+/// `--chunk-frames`: a 17-frame real clip (frame folder) encoded in 4-frame chunks gives the
+/// latents and reconstruction of the one-shot encode.
+#[test]
+fn chunked_reconstruct_equals_one_shot() {
+    let ckpt = fx("parity/CV4x8x8.safetensors");
+    let cfg = fx("parity/CV4x8x8.json");
+    let whole = tmp("episode-whole.safetensors");
+    let chunked = tmp("episode-chunked.safetensors");
+    let base = [
+        "reconstruct",
+        "--checkpoint",
+        &ckpt,
+        "--config",
+        &cfg,
+        "--input",
+        &media("frames/episode_000"),
+        "--pad",
+    ];
+    ok(&[&base[..], &["--output", &whole]].concat());
+    ok(&[&base[..], &["--output", &chunked, "--chunk-frames", "4"]].concat());
+    for name in ["latent", "reconstruction"] {
+        let (a, sa) = f32s(&whole, name);
+        let (b, sb) = f32s(&chunked, name);
+        assert_eq!(sa, sb, "{name}");
+        assert!(max_diff(&a, &b) <= 1e-5, "{name}: {}", max_diff(&a, &b));
+    }
+    let (success, text) =
+        run(&[&base[..], &["--output", &chunked, "--chunk-frames", "6"]].concat());
+    assert!(!success && text.contains("chunk_frames"), "{text}");
+}
