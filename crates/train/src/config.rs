@@ -58,6 +58,10 @@ pub struct RunConfig {
     pub keep_last: usize,
     /// `flex` (CPU), `wgpu` or `cuda`.
     pub device: String,
+    /// Data-parallel replicas on one node, e.g. `["cuda:0", "cuda:1"]` or, to test on CPU,
+    /// `["flex", "flex"]`: each micro-batch is split evenly across them, gradients are
+    /// averaged (all-reduce mean) on `device`, and one optimizer step updates the weights.
+    pub devices: Vec<String>,
 }
 
 impl Default for RunConfig {
@@ -72,6 +76,7 @@ impl Default for RunConfig {
             checkpoint_every: 500,
             keep_last: 3,
             device: "flex".into(),
+            devices: Vec::new(),
         }
     }
 }
@@ -341,6 +346,21 @@ impl TrainConfig {
         self.loss
             .validate()
             .map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
+        if self.run.devices.len() > 1 {
+            let n = self.run.devices.len();
+            if !self.data.batch_size.is_multiple_of(n) {
+                bail!(
+                    "[data] batch_size = {}: data parallelism over {n} devices needs a multiple of {n}",
+                    self.data.batch_size
+                );
+            }
+            if self.loss.adversarial.enabled {
+                bail!(
+                    "[run] devices: the adversarial stage runs on one device; set \
+                     [loss.adversarial] enabled = false or use a single device"
+                );
+            }
+        }
         self.data.validate(
             self.model.temporal_compression,
             self.model.spatial_compression,

@@ -113,6 +113,8 @@ pub struct Trainer {
     pub gan: Option<Gan>,
     /// The generator's last layer (for the adaptive weight).
     last_layer: ParamId,
+    /// Data-parallel replica devices (autodiff), empty or one for single-device training.
+    replicas: Vec<Device>,
     loader: Loader,
     eval_batches: Vec<Batch>,
     pub state: TrainState,
@@ -174,6 +176,50 @@ fn last_grad(model: &Tokenizer, grads: &GradientsParams, id: ParamId) -> Option<
         grads.get::<5>(id).map(|g| g.flatten(0, 4))
     } else {
         grads.get::<4>(id).map(|g| g.flatten(0, 3))
+    }
+}
+
+/// Loss values and gradients of the reconstruction terms on one batch (or shard).
+struct Pass {
+    grads: GradientsParams,
+    loss: f64,
+    terms: Vec<(String, f64)>,
+    /// The reconstruction (attached to the graph; detach before reuse).
+    recon: Tensor<5>,
+}
+
+/// Forward, reconstruction loss, backward of `loss · scale`; gradients of `trainable` only.
+#[allow(clippy::too_many_arguments)]
+fn recon_pass(
+    model: &Tokenizer,
+    loss_fn: &ReconLoss,
+    x: Tensor<5>,
+    sample: bool,
+    step: u64,
+    scale: f64,
+    trainable: &[ParamId],
+    poison: bool,
+) -> Pass {
+    let (enc, recon) = model.autoencode(x.clone(), sample);
+    let kl = enc.posterior.as_ref().map(|p| p.kl());
+    let out = loss_fn.forward_with(x, recon.clone(), None, kl, step);
+    let mut loss = out.total;
+    if poison {
+        loss = loss.mul_scalar(f32::NAN);
+    }
+    let value = loss.clone().into_scalar::<f32>() as f64;
+    let terms = out
+        .terms
+        .into_iter()
+        .map(|(n, t)| (n, t.into_scalar::<f32>() as f64))
+        .collect();
+    let mut g = loss.mul_scalar(scale).backward();
+    let grads = GradientsParams::from_params(&mut g, model, trainable);
+    Pass {
+        grads,
+        loss: value,
+        terms,
+        recon,
     }
 }
 
@@ -248,6 +294,12 @@ impl Trainer {
             lecam: LeCam::new(adv.lecam_decay),
         });
         let last_layer = last_layer_id(&model)?;
+        let replicas = cfg
+            .run
+            .devices
+            .iter()
+            .map(|d| crate::device::parse(d).map(|d| d.autodiff()))
+            .collect::<Result<Vec<_>>>()?;
         let loader = Loader::new(&cfg.data, false)?;
         let eval_batches = Loader::eval_batches(&cfg.data)?;
         let log = MetricsLog::open(&run_dir)?;
@@ -262,6 +314,7 @@ impl Trainer {
             loss,
             gan,
             last_layer,
+            replicas,
             loader,
             eval_batches,
             state: TrainState {
@@ -324,22 +377,30 @@ impl Trainer {
             let x = batch_tensor(&batch, &self.device);
             // Seeded per micro-batch so the adversarial pass below sees the same VAE noise.
             self.base.seed(seed ^ micro as u64);
-            let (enc, recon) = self.model.autoencode(x.clone(), sample);
-            let kl = enc.posterior.as_ref().map(|p| p.kl());
-            let out = self
-                .loss
-                .forward_with(x.clone(), recon.clone(), None, kl, step);
-            let mut loss = out.total;
-            if self.inject_nonfinite > 0 {
+            let poison = self.inject_nonfinite > 0;
+            if poison {
                 self.inject_nonfinite -= 1;
-                loss = loss.mul_scalar(f32::NAN);
             }
-            loss_sum += loss.clone().into_scalar::<f32>() as f64 / accum as f64;
-            for (name, t) in out.terms {
-                *terms.entry(name).or_default() += t.into_scalar::<f32>() as f64 / accum as f64;
+            let pass = if self.replicas.len() > 1 {
+                self.data_parallel_pass(x.clone(), sample, step, accum, poison)?
+            } else {
+                recon_pass(
+                    &self.model,
+                    &self.loss,
+                    x.clone(),
+                    sample,
+                    step,
+                    1.0 / accum as f64,
+                    &self.trainable,
+                    poison,
+                )
+            };
+            loss_sum += pass.loss / accum as f64;
+            for (name, v) in pass.terms {
+                *terms.entry(name).or_default() += v / accum as f64;
             }
-            let mut g = loss.div_scalar(accum as f64).backward();
-            let grads = GradientsParams::from_params(&mut g, &self.model, &self.trainable);
+            let grads = pass.grads;
+            let recon = pass.recon;
             if g_factor > 0.0
                 && let Some(gan) = &self.gan
             {
@@ -467,6 +528,67 @@ impl Trainer {
             samples,
             d_loss: d_value,
             adaptive_weight: adaptive,
+        })
+    }
+
+    /// One micro-batch split evenly over the replica devices: each replica runs forward and
+    /// backward on its shard in its own thread, the gradients are brought to the main device
+    /// and averaged (all-reduce mean), so the result equals the single-device gradient of the
+    /// whole micro-batch.
+    fn data_parallel_pass(
+        &self,
+        x: Tensor<5>,
+        sample: bool,
+        step: u64,
+        accum: usize,
+        poison: bool,
+    ) -> Result<Pass> {
+        let n = self.replicas.len();
+        let b = x.dims()[0];
+        let per = b / n;
+        let scale = 1.0 / (accum * n) as f64;
+        let results: Vec<Pass> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .replicas
+                .iter()
+                .enumerate()
+                .map(|(i, dev)| {
+                    let shard = x.clone().narrow(0, i * per, per).to_device(dev);
+                    let model = self.model.clone().fork(dev);
+                    let loss = &self.loss;
+                    let trainable = &self.trainable;
+                    let main = &self.device;
+                    scope.spawn(move || {
+                        let mut p =
+                            recon_pass(&model, loss, shard, sample, step, scale, trainable, poison);
+                        p.grads = p.grads.to_device(main, &model);
+                        p.recon = p.recon.to_device(main);
+                        p
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a data-parallel replica panicked"))
+                .collect()
+        });
+        let mut acc = GradientsAccumulator::<Tokenizer>::new();
+        let mut loss = 0.0;
+        let mut terms: BTreeMap<String, f64> = BTreeMap::new();
+        let mut recons = Vec::with_capacity(n);
+        for p in results {
+            loss += p.loss / n as f64;
+            for (k, v) in p.terms {
+                *terms.entry(k).or_default() += v / n as f64;
+            }
+            acc.accumulate(&self.model, p.grads);
+            recons.push(p.recon);
+        }
+        Ok(Pass {
+            grads: acc.grads(),
+            loss,
+            terms: terms.into_iter().collect(),
+            recon: Tensor::cat(recons, 0),
         })
     }
 
