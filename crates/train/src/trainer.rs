@@ -809,7 +809,8 @@ impl Trainer {
         bar.finish_and_clear();
         let checkpoint = self.save_checkpoint()?;
         let final_eval = if interrupted {
-            last_eval
+            // Only an evaluation made after training started describes the trained weights.
+            last_eval.filter(|_| self.state.step > 0 && first_eval.is_none())
         } else {
             let r = self.evaluate(true)?;
             tracing::info!("step {}: {}", self.state.step, r.summary());
