@@ -158,12 +158,25 @@ pub fn read_video(path: &Path, start: usize, count: Option<usize>) -> Result<Fra
     if count == Some(0) {
         checked_range(path, usize::MAX, start, count, "frames")?;
     }
-    let end = count.map(|c| start.saturating_add(c));
-    let (images, fps) = match decode_seek(path, start, end)? {
-        Some(r) => r,
-        None => decode_linear(path, start, end)?,
-    };
+    let (images, fps) = read_video_rgb(path, start, count)?;
     Frames::from_rgb8(&images, fps).map_err(|e| anyhow!("{}: {e}", shown(path)))
+}
+
+/// [`read_video`] without the conversion to `[-1, 1]`: the frames as 8-bit RGB images and the
+/// frame rate (used by the clip loader, which resizes and crops before normalising).
+pub fn read_video_rgb(
+    path: &Path,
+    start: usize,
+    count: Option<usize>,
+) -> Result<(Vec<RgbImage>, Option<f64>)> {
+    if count == Some(0) {
+        checked_range(path, usize::MAX, start, count, "frames")?;
+    }
+    let end = count.map(|c| start.saturating_add(c));
+    match decode_seek(path, start, end)? {
+        Some(r) => Ok(r),
+        None => decode_linear(path, start, end),
+    }
 }
 
 fn stream_fps(src: &Source) -> Option<f64> {
