@@ -8,8 +8,10 @@
 //! down to a multiple of 16 and whose short side is `C * short/long` rounded down to a multiple
 //! of 16 (`C = 256` reproduces the spec's 256 table exactly: 256², 256×192, 192×256, 256×144,
 //! 144×256); each side is then capped at the resize target rounded down to a multiple of 16.
-//! `crop = 0` takes that cap itself, which reproduces the spec's validation crops (720: 704²,
-//! 944×704, ...; 1080: 1424×1072, ...).
+//! `crop = 0` asks for full-frame (validation) crops: the spec's validation table at 720 (704²,
+//! 944×704, 704×944, 1264×704, 704×1264) and 1080 (1424×1072, 1072×1424, 1904×1072,
+//! 1072×1904), and the resize target rounded down to a multiple of 16 at the other keys (the
+//! spec lists none there; note the spec's 720 crops are 16 below the target, not just rounded).
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
@@ -76,6 +78,28 @@ fn floor16(v: u32) -> u32 {
     v / 16 * 16
 }
 
+/// Validation crops `[W, H]` of the spec §9.2 (`crop = 0`) where it lists them, in
+/// [`SPEC_RATIOS`] order.
+pub fn spec_validation_crop(resolution: u32) -> Option<[Option<[u32; 2]>; 5]> {
+    match resolution {
+        720 => Some([
+            Some([704, 704]),
+            Some([944, 704]),
+            Some([704, 944]),
+            Some([1264, 704]),
+            Some([704, 1264]),
+        ]),
+        1080 => Some([
+            None,
+            Some([1424, 1072]),
+            Some([1072, 1424]),
+            Some([1904, 1072]),
+            Some([1072, 1904]),
+        ]),
+        _ => None,
+    }
+}
+
 /// Crop `[W, H]` for a class `rw:rh` with resize target `resize` and crop key `crop` (see the
 /// module docs).
 pub fn crop_for(rw: u32, rh: u32, resize: [u32; 2], crop: u32) -> [u32; 2] {
@@ -116,15 +140,19 @@ impl BucketTable {
                  table)"
             );
         };
+        let val = spec_validation_crop(resolution).filter(|_| crop == 0);
         let buckets = SPEC_RATIOS
             .iter()
             .zip(sizes)
-            .filter_map(|(&(name, rw, rh), size)| {
+            .enumerate()
+            .filter_map(|(i, (&(name, rw, rh), size))| {
                 size.map(|resize| Bucket {
                     name: name.to_owned(),
                     ratio: rw as f64 / rh as f64,
                     resize,
-                    crop: crop_for(rw, rh, resize, crop),
+                    crop: val
+                        .and_then(|v| v[i])
+                        .unwrap_or_else(|| crop_for(rw, rh, resize, crop)),
                 })
             })
             .collect();

@@ -88,7 +88,7 @@ pub struct DataConfig {
     pub resolution: u32,
     /// Crop size: the long side of the crop (the spec's `crop=256` table is 256×256, 256×192,
     /// 192×256, 256×144, 144×256), capped per ratio at the largest multiple-of-16 size inside the
-    /// resize target; 0 = that largest size (the spec's validation crops). Ignored when
+    /// resize target; 0 = full-frame validation crops (see [`crate::bucket`]). Ignored when
     /// `buckets` is given.
     pub crop: u32,
     /// Custom bucket table (replaces `resolution` / `crop` when not empty).
