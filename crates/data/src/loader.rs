@@ -70,6 +70,8 @@ pub struct LoaderStats {
     pub replaced: usize,
     /// Batches handed out.
     pub batches: usize,
+    /// Planned batches passed over because no clip of their group could be loaded.
+    pub dropped_batches: usize,
     /// Paths probed while indexing (not from the cache).
     pub probed: usize,
 }
@@ -99,7 +101,7 @@ struct Job {
     plan: PlannedBatch,
 }
 
-type JobResult = (u64, u64, Result<Batch>);
+type JobResult = (u64, u64, Result<Option<Batch>>);
 
 struct Pool {
     jobs: Option<Sender<Job>>,
@@ -115,10 +117,11 @@ pub struct Loader {
     /// Global index of the next job to issue.
     issued: u64,
     generation: u64,
-    ready: BTreeMap<u64, Result<Batch>>,
+    ready: BTreeMap<u64, Result<Option<Batch>>>,
     plan: Option<(u64, Arc<Vec<PlannedBatch>>)>,
     pool: Option<Pool>,
     handed: usize,
+    dropped: usize,
 }
 
 /// Reads the raw frames of one clip: `count` frames from `start` (absolute) every `stride`.
@@ -179,8 +182,9 @@ pub fn read_clip(
 }
 
 impl Shared {
-    /// Loads batch `batch` of epoch `epoch` following `plan`.
-    fn load(&self, epoch: u64, batch: u64, plan: &PlannedBatch) -> Result<Batch> {
+    /// Loads batch `batch` of epoch `epoch` following `plan`; `None` when no clip of the
+    /// batch's group can be loaded (the loader then moves on to the next batch).
+    fn load(&self, epoch: u64, batch: u64, plan: &PlannedBatch) -> Result<Option<Batch>> {
         let group = &self.sampler.groups[plan.group];
         let bucket = &self.table.buckets[group.bucket];
         let [cw, ch] = [bucket.crop[0] as usize, bucket.crop[1] as usize];
@@ -241,19 +245,15 @@ impl Shared {
                 }
             }
             if !done {
-                bail!(
-                    "bucket {} ({} frames): every clip failed to load (see the skipped files)",
-                    bucket.name,
-                    t
-                );
+                return Ok(None);
             }
         }
-        Ok(Batch {
+        Ok(Some(Batch {
             data,
             shape: [b, 3, t, ch, cw],
             bucket: bucket.name.clone(),
             sources,
-        })
+        }))
     }
 }
 
@@ -314,6 +314,7 @@ impl Loader {
             plan: None,
             pool,
             handed: 0,
+            dropped: 0,
         })
     }
 
@@ -360,12 +361,36 @@ impl Loader {
         }
     }
 
-    /// The next batch; `None` at the end of an eval pass (never in training).
+    /// The next batch; `None` at the end of an eval pass (never in training). Planned batches
+    /// of a group whose clips all fail to load are passed over (counted in
+    /// [`LoaderStats::dropped_batches`]).
     pub fn next(&mut self) -> Result<Option<Batch>> {
-        let g = self.next;
-        if self.total().is_some_and(|t| g >= t) {
-            return Ok(None);
+        let mut dead = 0;
+        loop {
+            if self.total().is_some_and(|t| self.next >= t) {
+                return Ok(None);
+            }
+            match self.fetch()? {
+                Some(b) => {
+                    self.next += 1;
+                    self.handed += 1;
+                    return Ok(Some(b));
+                }
+                None => {
+                    self.next += 1;
+                    self.dropped += 1;
+                    dead += 1;
+                    if dead > self.epoch_len() {
+                        bail!("no clip of the dataset can be loaded (see the skipped files)");
+                    }
+                }
+            }
         }
+    }
+
+    /// Loads (or waits for) batch `self.next`.
+    fn fetch(&mut self) -> Result<Option<Batch>> {
+        let g = self.next;
         let batch = if self.pool.is_none() {
             let job = self.job(g);
             self.shared.load(job.epoch, job.batch, &job.plan)?
@@ -396,9 +421,7 @@ impl Loader {
                 }
             }
         };
-        self.next += 1;
-        self.handed += 1;
-        Ok(Some(batch))
+        Ok(batch)
     }
 
     /// The next batch; in eval mode, an error after the last one (use [`Loader::next`] there).
@@ -466,6 +489,7 @@ impl Loader {
             load_failures: f.list.clone(),
             replaced: f.replaced,
             batches: self.handed,
+            dropped_batches: self.dropped,
             probed: s.index.probed,
         }
     }
