@@ -2,6 +2,7 @@
 
 mod codec;
 mod config_arg;
+mod data_cmd;
 mod device;
 mod inspect;
 mod tensor_io;
@@ -31,6 +32,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// List the presets of every released model.
     Presets,
+    /// Dataset tools (`data inspect <path|config>`).
+    Data(data_cmd::DataArgs),
 }
 
 fn main() {
@@ -40,6 +43,7 @@ fn main() {
         Command::Decode(a) => codec::decode(a),
         Command::Reconstruct(a) => codec::reconstruct(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Data(a) => data_cmd::run(a),
         Command::Presets => {
             for p in cosmotok_model::presets::all() {
                 println!("{:<36} {}", p.name, inspect::describe(&p));
