@@ -17,7 +17,11 @@ fn main() -> anyhow::Result<()> {
     let (resolution, crop, workers, clips) = (arg(0, 256), arg(1, 256), arg(2, 1), arg(3, 24));
     let videos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/media/videos");
     let cfg = DataConfig {
-        sources: vec![SourceConfig { path: videos, kind: SourceKind::Videos, weight: 1.0 }],
+        sources: vec![SourceConfig {
+            path: videos,
+            kind: SourceKind::Videos,
+            weight: 1.0,
+        }],
         num_frames: 17,
         resolution: resolution as u32,
         crop: crop as u32,

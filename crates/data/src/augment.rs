@@ -77,8 +77,12 @@ fn plan(w: usize, h: usize, bucket: &Bucket, p: &AugmentParams) -> Plan {
     // Source region under the crop.
     let x0 = (ox / s).floor().clamp(0.0, (w - 1) as f64) as u32;
     let y0 = (oy / s).floor().clamp(0.0, (h - 1) as f64) as u32;
-    let x1 = ((ox + cw as f64) / s).ceil().clamp(x0 as f64 + 1.0, w as f64) as u32;
-    let y1 = ((oy + ch as f64) / s).ceil().clamp(y0 as f64 + 1.0, h as f64) as u32;
+    let x1 = ((ox + cw as f64) / s)
+        .ceil()
+        .clamp(x0 as f64 + 1.0, w as f64) as u32;
+    let y1 = ((oy + ch as f64) / s)
+        .ceil()
+        .clamp(y0 as f64 + 1.0, h as f64) as u32;
     Plan::Resize {
         region: (x0, y0, x1 - x0, y1 - y0),
     }
@@ -107,7 +111,9 @@ pub fn augment_clip(frames: &[RgbImage], bucket: &Bucket, p: &AugmentParams, out
         let resized;
         let (src, sw, sh, x0, y0): (&RgbImage, usize, usize, i64, i64) = match plan {
             Plan::Native { x0, y0 } => (img, w, h, x0, y0),
-            Plan::Resize { region: (x, y, rw, rh) } => {
+            Plan::Resize {
+                region: (x, y, rw, rh),
+            } => {
                 let view = imageops::crop_imm(img, x, y, rw, rh);
                 resized = imageops::resize(&*view, cw as u32, ch as u32, FilterType::Triangle);
                 (&resized, cw, ch, 0, 0)

@@ -176,7 +176,10 @@ impl DataConfig {
             bail!("data.batch_size = 0: expected at least 1");
         }
         if self.workers > 0 && self.prefetch == 0 {
-            bail!("data.prefetch = 0 with {} workers: expected at least 1", self.workers);
+            bail!(
+                "data.prefetch = 0 with {} workers: expected at least 1",
+                self.workers
+            );
         }
         crate::bucket::BucketTable::from_config(self)?;
         Ok(())
@@ -190,7 +193,7 @@ impl DataConfig {
         if t_comp == 0 || spatial == 0 {
             bail!("model compression t_comp = {t_comp}, spatial = {spatial}: expected >= 1");
         }
-        if (self.num_frames - 1) % t_comp != 0 {
+        if !(self.num_frames - 1).is_multiple_of(t_comp) {
             bail!(
                 "data.num_frames = {}: the model compresses time by {t_comp}, so clips need \
                  1 + k*{t_comp} frames (e.g. {} or {})",
@@ -202,7 +205,7 @@ impl DataConfig {
         let table = crate::bucket::BucketTable::from_config(self)?;
         for b in &table.buckets {
             let [w, h] = b.crop;
-            if w as usize % spatial != 0 || h as usize % spatial != 0 {
+            if !(w as usize).is_multiple_of(spatial) || !(h as usize).is_multiple_of(spatial) {
                 bail!(
                     "data bucket {}: crop {w}x{h} (WxH) is not a multiple of the model's spatial \
                      compression {spatial}",

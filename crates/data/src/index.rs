@@ -221,13 +221,7 @@ fn candidate(path: PathBuf, kind: MediaKind, repeat: usize) -> Candidate {
 }
 
 /// Walks `dir` recursively, collecting candidates of the wanted kinds.
-fn walk(
-    dir: &Path,
-    kind: SourceKind,
-    repeat: usize,
-    out: &mut Vec<Candidate>,
-    skipped: &mut Vec<Skipped>,
-) -> Result<()> {
+fn walk(dir: &Path, kind: SourceKind, repeat: usize, out: &mut Vec<Candidate>) -> Result<()> {
     let entries = sorted_dir(dir)?;
     let images: Vec<PathBuf> = entries
         .iter()
@@ -244,7 +238,7 @@ fn walk(
     }
     for p in entries {
         if p.is_dir() {
-            walk(&p, kind, repeat, out, skipped)?;
+            walk(&p, kind, repeat, out)?;
         } else if is_video_path(&p) && matches!(kind, SourceKind::Auto | SourceKind::Videos) {
             out.push(candidate(p, MediaKind::Video, repeat));
         } else if is_image_path(&p)
@@ -287,7 +281,7 @@ fn collect(src: &SourceConfig, out: &mut Vec<Candidate>, skipped: &mut Vec<Skipp
     match src.kind {
         SourceKind::Manifest => manifest(path, repeat, out, skipped),
         SourceKind::Auto if is_manifest => manifest(path, repeat, out, skipped),
-        _ if path.is_dir() => walk(path, src.kind, repeat, out, skipped),
+        _ if path.is_dir() => walk(path, src.kind, repeat, out),
         kind => {
             let media = match (kind, kind_of_path(path)) {
                 (SourceKind::Auto, Some(k)) => k,
@@ -320,10 +314,7 @@ fn manifest(
             Ok(e) => match kind_of_path(&e.path) {
                 None => skipped.push(Skipped {
                     path: e.path.display().to_string(),
-                    reason: format!(
-                        "listed in {} but missing or not a media file",
-                        shown(path)
-                    ),
+                    reason: format!("listed in {} but missing or not a media file", shown(path)),
                 }),
                 Some(kind) => out.push(Candidate {
                     path: e.path,
@@ -378,7 +369,9 @@ pub fn build_index(
         let key = c.path.display().to_string();
         let st = stamp(&c.path, c.kind);
         let hit = match (&st, cache_file.entries.get(&key)) {
-            (Ok(s), Some(e)) if e.stamp == *s && e.info.as_ref().map_or(true, |i| i.kind == c.kind) => {
+            (Ok(s), Some(e))
+                if e.stamp == *s && e.info.as_ref().map_or(true, |i| i.kind == c.kind) =>
+            {
                 Some(e.clone())
             }
             _ => None,

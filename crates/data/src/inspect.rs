@@ -76,7 +76,7 @@ pub fn inspect(cfg: &DataConfig, opts: &InspectOptions) -> Result<InspectReport>
     let mut loader = Loader::new(cfg, opts.mode)?;
     let mut batches = Vec::new();
     for _ in 0..opts.batches {
-        match loader.next()? {
+        match loader.try_next()? {
             Some(b) => batches.push(b),
             None => break,
         }
@@ -95,8 +95,13 @@ pub fn inspect(cfg: &DataConfig, opts: &InspectOptions) -> Result<InspectReport>
         .map(|e| e.frames)
         .collect();
     frames.sort_unstable();
-    let frame_counts = (!frames.is_empty())
-        .then(|| (frames[0], frames[frames.len() / 2], frames[frames.len() - 1]));
+    let frame_counts = (!frames.is_empty()).then(|| {
+        (
+            frames[0],
+            frames[frames.len() / 2],
+            frames[frames.len() - 1],
+        )
+    });
     let sheet = match &opts.sheet {
         Some(path) => {
             let img = contact_sheet(&batches, opts.frames_per_clip, opts.tile);
@@ -206,7 +211,10 @@ impl fmt::Display for InspectReport {
             s.load_failures.len()
         )?;
         if let Some((lo, med, hi)) = self.frame_counts {
-            writeln!(f, "frames per video / frame folder: min {lo}, median {med}, max {hi}")?;
+            writeln!(
+                f,
+                "frames per video / frame folder: min {lo}, median {med}, max {hi}"
+            )?;
         }
         writeln!(
             f,

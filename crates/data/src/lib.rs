@@ -45,7 +45,9 @@ pub use dispatch::{DEFAULT_FPS, is_image_path, is_video_path, read_any, write_an
 pub use frame_folder::{list_image_files, natural_cmp, read_frame_folder, write_frame_folder};
 pub use frames::Frames;
 pub use image_io::{read_image, write_image};
-pub use loader::{Batch, Loader, LoaderPosition, LoaderStats, config_for_path, eval_batches, read_clip};
+pub use loader::{
+    Batch, Loader, LoaderPosition, LoaderStats, config_for_path, eval_batches, read_clip,
+};
 #[cfg(feature = "video")]
 pub use video_io::{probe_video, read_video, read_video_rgb, write_video};
 

@@ -165,7 +165,10 @@ pub fn read_clip(
             )
         }
     };
-    if let Some(f) = frames.iter().find(|f| f.dimensions() != frames[0].dimensions()) {
+    if let Some(f) = frames
+        .iter()
+        .find(|f| f.dimensions() != frames[0].dimensions())
+    {
         bail!(
             "{}: frames differ in size ({}x{} vs {}x{})",
             shown(path),
@@ -176,7 +179,11 @@ pub fn read_clip(
         );
     }
     if frames.len() != count {
-        bail!("{}: read {} frames, expected {count}", shown(path), frames.len());
+        bail!(
+            "{}: read {} frames, expected {count}",
+            shown(path),
+            frames.len()
+        );
     }
     Ok(frames)
 }
@@ -273,11 +280,7 @@ impl Loader {
     pub fn new(cfg: &DataConfig, mode: Mode) -> Result<Loader> {
         cfg.validate_basic()?;
         let table = BucketTable::from_config(cfg)?;
-        let index = build_index(
-            &cfg.sources,
-            cfg.index_cache.as_deref(),
-            cfg.workers.max(1),
-        )?;
+        let index = build_index(&cfg.sources, cfg.index_cache.as_deref(), cfg.workers.max(1))?;
         let sampler = Sampler::new(cfg, &table, &index, mode)?;
         let shared = Arc::new(Shared {
             index,
@@ -364,7 +367,7 @@ impl Loader {
     /// The next batch; `None` at the end of an eval pass (never in training). Planned batches
     /// of a group whose clips all fail to load are passed over (counted in
     /// [`LoaderStats::dropped_batches`]).
-    pub fn next(&mut self) -> Result<Option<Batch>> {
+    pub fn try_next(&mut self) -> Result<Option<Batch>> {
         let mut dead = 0;
         loop {
             if self.total().is_some_and(|t| self.next >= t) {
@@ -424,9 +427,9 @@ impl Loader {
         Ok(batch)
     }
 
-    /// The next batch; in eval mode, an error after the last one (use [`Loader::next`] there).
+    /// The next batch; in eval mode, an error after the last one (use [`Loader::try_next`] there).
     pub fn next_batch(&mut self) -> Result<Batch> {
-        self.next()?
+        self.try_next()?
             .ok_or_else(|| anyhow!("the evaluation pass is over ({} batches)", self.epoch_len()))
     }
 
@@ -514,7 +517,7 @@ impl Drop for Loader {
 pub fn eval_batches(cfg: &DataConfig) -> Result<Vec<Batch>> {
     let mut loader = Loader::new(cfg, Mode::Eval)?;
     let mut out = Vec::new();
-    while let Some(b) = loader.next()? {
+    while let Some(b) = loader.try_next()? {
         out.push(b);
     }
     Ok(out)

@@ -42,23 +42,37 @@ fn parses_the_data_table() {
     assert_eq!(d.crop_only_prob, 0.1);
     d.validate(8, 16).unwrap();
     // Unknown keys are refused by name.
-    let e = toml::from_str::<Train>("[data]\nnum_frame = 3\n").err().unwrap().to_string();
+    let e = toml::from_str::<Train>("[data]\nnum_frame = 3\n")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("num_frame"), "{e}");
 }
 
 #[test]
 fn validate_against_the_model() {
-    let mut d = DataConfig { sources: vec![cosmotok_data::SourceConfig::auto("x")], ..DataConfig::default() };
+    let mut d = DataConfig {
+        sources: vec![cosmotok_data::SourceConfig::auto("x")],
+        ..DataConfig::default()
+    };
     d.validate(8, 16).unwrap();
     d.validate(4, 8).unwrap();
     d.num_frames = 16;
     let e = d.validate(8, 16).unwrap_err().to_string();
-    assert!(e.contains("num_frames = 16") && e.contains("1 + k*8") && e.contains("9 or 17"), "{e}");
+    assert!(
+        e.contains("num_frames = 16") && e.contains("1 + k*8") && e.contains("9 or 17"),
+        "{e}"
+    );
     d.num_frames = 1;
     d.validate(8, 16).unwrap();
     // crop=256 at resolution 256 gives 144-high crops: fine for 16, not for 32.
     let e = d.validate(8, 32).unwrap_err().to_string();
     assert!(e.contains("256x144") && e.contains("32"), "{e}");
     d.image_ratio = 1.5;
-    assert!(d.validate(8, 16).unwrap_err().to_string().contains("image_ratio"));
+    assert!(
+        d.validate(8, 16)
+            .unwrap_err()
+            .to_string()
+            .contains("image_ratio")
+    );
 }

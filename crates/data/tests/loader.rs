@@ -22,14 +22,22 @@ fn sizes(loader: &Loader) -> HashMap<String, (usize, usize, MediaKind)> {
         .index()
         .entries
         .iter()
-        .map(|e| (e.path.display().to_string(), (e.info.width, e.info.height, e.info.kind)))
+        .map(|e| {
+            (
+                e.path.display().to_string(),
+                (e.info.width, e.info.height, e.info.kind),
+            )
+        })
         .collect()
 }
 
 #[test]
 fn batches_have_bucket_shapes_and_range() {
     let root = media();
-    let cfg = DataConfig { image_ratio: 0.4, ..tiny_config(&[&root]) };
+    let cfg = DataConfig {
+        image_ratio: 0.4,
+        ..tiny_config(&[&root])
+    };
     cfg.validate(8, 16).unwrap();
     let mut loader = Loader::new(&cfg, Mode::Train).unwrap();
     let stats = loader.stats();
@@ -57,7 +65,13 @@ fn batches_have_bucket_shapes_and_range() {
             let (fw, fh, kind) = files[path];
             // The bucket is the ratio class of the source (hand-checked table in bucket.rs).
             let r = fw as f64 / fh as f64;
-            let class = if r > 1.55 { "16:9" } else if r > 1.15 { "4:3" } else { "1:1" };
+            let class = if r > 1.55 {
+                "16:9"
+            } else if r > 1.15 {
+                "4:3"
+            } else {
+                "1:1"
+            };
             assert_eq!(class, b.bucket, "{s}");
             assert_eq!(kind == MediaKind::Image, t == 1, "{s}");
             let start: usize = start.parse().unwrap();
@@ -73,12 +87,21 @@ fn batches_have_bucket_shapes_and_range() {
 #[test]
 fn same_seed_same_batches_any_worker_count() {
     let root = media();
-    let a_cfg = DataConfig { workers: 2, ..tiny_config(&[&root]) };
-    let b_cfg = DataConfig { workers: 0, ..tiny_config(&[&root]) };
+    let a_cfg = DataConfig {
+        workers: 2,
+        ..tiny_config(&[&root])
+    };
+    let b_cfg = DataConfig {
+        workers: 0,
+        ..tiny_config(&[&root])
+    };
     let a = take(&mut Loader::new(&a_cfg, Mode::Train).unwrap(), 10);
     let b = take(&mut Loader::new(&b_cfg, Mode::Train).unwrap(), 10);
     assert_eq!(a, b);
-    let c_cfg = DataConfig { seed: 8, ..tiny_config(&[&root]) };
+    let c_cfg = DataConfig {
+        seed: 8,
+        ..tiny_config(&[&root])
+    };
     let c = take(&mut Loader::new(&c_cfg, Mode::Train).unwrap(), 10);
     assert_ne!(a, c);
 }
@@ -86,7 +109,10 @@ fn same_seed_same_batches_any_worker_count() {
 #[test]
 fn resume_continues_the_identical_sequence() {
     let root = media();
-    let cfg = DataConfig { num_frames: 1, ..tiny_config(&[&root.join("images"), &root.join("frames")]) };
+    let cfg = DataConfig {
+        num_frames: 1,
+        ..tiny_config(&[&root.join("images"), &root.join("frames")])
+    };
     let mut loader = Loader::new(&cfg, Mode::Train).unwrap();
     let len = loader.epoch_len();
     // 7 images + 1 frame folder (one frame drawn from it), batch 2: 1:1 has 3 → 2 batches,
@@ -96,7 +122,11 @@ fn resume_continues_the_identical_sequence() {
     // Every epoch covers every clip source.
     let mut first_epoch: Vec<String> = all[..len]
         .iter()
-        .flat_map(|b| b.sources.iter().map(|s| s.rsplit_once(':').unwrap().0.to_string()))
+        .flat_map(|b| {
+            b.sources
+                .iter()
+                .map(|s| s.rsplit_once(':').unwrap().0.to_string())
+        })
         .collect();
     first_epoch.sort();
     first_epoch.dedup();
@@ -126,7 +156,13 @@ fn clip_sampler_reads_are_frame_accurate() {
     for entry in &loader.index().entries {
         let full = read_video(&entry.path, 0, None).unwrap();
         let n = entry.frames;
-        let cases = [(0, 5, 1), (5, 3, 2), (13, 4, 1), (n - 3, 3, 1), (n - 5, 3, 2)];
+        let cases = [
+            (0, 5, 1),
+            (5, 3, 2),
+            (13, 4, 1),
+            (n - 3, 3, 1),
+            (n - 5, 3, 2),
+        ];
         for (start, count, stride) in cases.into_iter().filter(|c| c.0 + (c.1 - 1) * c.2 < n) {
             let clip = read_clip(entry, start, count, stride).unwrap();
             assert_eq!(clip.len(), count);
@@ -152,7 +188,11 @@ fn identity_bucket_reproduces_the_frames() {
     let cfg = DataConfig {
         sources: vec![SourceConfig::auto(&folder)],
         num_frames: 17,
-        buckets: vec![cosmotok_data::BucketSpec { ratio: "4:3".into(), resize: [256, 192], crop: [256, 192] }],
+        buckets: vec![cosmotok_data::BucketSpec {
+            ratio: "4:3".into(),
+            resize: [256, 192],
+            crop: [256, 192],
+        }],
         batch_size: 1,
         ..DataConfig::default()
     };
@@ -165,7 +205,11 @@ fn identity_bucket_reproduces_the_frames() {
     // Train mode, crop-only with a larger crop than the frame: centred with reflection padding,
     // flips and reversal applied consistently; check against the frames directly.
     let cfg = DataConfig {
-        buckets: vec![cosmotok_data::BucketSpec { ratio: "4:3".into(), resize: [288, 208], crop: [288, 208] }],
+        buckets: vec![cosmotok_data::BucketSpec {
+            ratio: "4:3".into(),
+            resize: [288, 208],
+            crop: [288, 208],
+        }],
         crop_only_prob: 1.0,
         seed: 3,
         workers: 0,
@@ -199,7 +243,11 @@ fn identity_bucket_reproduces_the_frames() {
             for rev in [false, true] {
                 let ok = (0..3).all(|c| {
                     (0..t).all(|tt| {
-                        (0..ch).all(|y| (0..cw).all(|x| at(&b.data, c, tt, y, x, ch, cw) == px(flip, rev, c, tt, y, x)))
+                        (0..ch).all(|y| {
+                            (0..cw).all(|x| {
+                                at(&b.data, c, tt, y, x, ch, cw) == px(flip, rev, c, tt, y, x)
+                            })
+                        })
                     })
                 });
                 if ok {
@@ -242,16 +290,28 @@ fn manifest_and_index_cache() {
     assert_eq!(stats.entries, 2);
     assert_eq!(stats.probed, 2);
     assert_eq!(stats.skipped.len(), 1, "{:?}", stats.skipped);
-    assert!(stats.skipped[0].reason.contains("clips.jsonl`:4: bad manifest line"), "{:?}", stats.skipped);
+    assert!(
+        stats.skipped[0]
+            .reason
+            .contains("clips.jsonl`:4: bad manifest line"),
+        "{:?}",
+        stats.skipped
+    );
     let city = &loader.index().entries[0];
-    assert_eq!((city.first, city.frames, city.caption.as_deref()), (20, 20, Some("a city")));
+    assert_eq!(
+        (city.first, city.frames, city.caption.as_deref()),
+        (20, 20, Some("a city"))
+    );
     assert_eq!(loader.index().entries[1].fps, Some(5.0));
     for b in take(&mut loader, 6) {
         for s in &b.sources {
             let (path, start) = s.rsplit_once(':').unwrap();
             let start: usize = start.parse().unwrap();
             if path.ends_with("city.mp4") {
-                assert!((20..=31).contains(&start), "{s}: clip of 9 must lie in 20..40");
+                assert!(
+                    (20..=31).contains(&start),
+                    "{s}: clip of 9 must lie in 20..40"
+                );
             }
         }
     }
@@ -262,11 +322,20 @@ fn manifest_and_index_cache() {
     assert_eq!(again.index().entries, loader.index().entries);
     // target_fps: the manifest says 5 fps for the frame folder; 25 fps city → stride 5 at 5 fps,
     // too short for 9 frames in 20 frames; the frame folder keeps stride 1.
-    let cfg = DataConfig { target_fps: Some(5.0), ..cfg };
+    let cfg = DataConfig {
+        target_fps: Some(5.0),
+        ..cfg
+    };
     let l = Loader::new(&cfg, Mode::Train).unwrap();
     let s = l.stats();
     assert_eq!(s.entries, 2);
-    assert!(s.skipped.iter().any(|k| k.path.ends_with("city.mp4") && k.reason.contains("stride 5")), "{:?}", s.skipped);
+    assert!(
+        s.skipped
+            .iter()
+            .any(|k| k.path.ends_with("city.mp4") && k.reason.contains("stride 5")),
+        "{:?}",
+        s.skipped
+    );
 }
 
 #[test]
@@ -280,7 +349,13 @@ fn eval_pass_is_finite_and_centred() {
     let starts: Vec<String> = batches.iter().flat_map(|b| b.sources.clone()).collect();
     // Centred clips: (frames - 9) / 2 → city/bbb 75 → 33, vtest 30 → 10, avi 10 → 0.
     for s in &starts {
-        let want = if s.contains("vtest_short") { ":0" } else if s.contains("vtest") { ":10" } else { ":33" };
+        let want = if s.contains("vtest_short") {
+            ":0"
+        } else if s.contains("vtest") {
+            ":10"
+        } else {
+            ":33"
+        };
         assert!(s.ends_with(want), "{s}");
     }
 }

@@ -46,7 +46,10 @@ fn corrupt_files_are_skipped_and_counted() {
         let b = loader.next_batch().unwrap();
         assert!(b.data.iter().all(|v| (-1.0..=1.0).contains(v)));
         for s in &b.sources {
-            assert!(!s.contains("truncated") && !s.contains("empty") && !s.contains("garbled_header"), "{s}");
+            assert!(
+                !s.contains("truncated") && !s.contains("empty") && !s.contains("garbled_header"),
+                "{s}"
+            );
         }
         batches += 1;
     }
@@ -57,9 +60,17 @@ fn corrupt_files_are_skipped_and_counted() {
     };
     // Index time: no header → cannot probe.
     assert!(named(&stats.skipped, "empty.mp4"), "{:?}", stats.skipped);
-    assert!(named(&stats.skipped, "garbled_header.mp4"), "{:?}", stats.skipped);
+    assert!(
+        named(&stats.skipped, "garbled_header.mp4"),
+        "{:?}",
+        stats.skipped
+    );
     // Load time: the header is fine, the pixels are not.
-    assert!(named(&stats.load_failures, "truncated.png"), "{:?}", stats.load_failures);
+    assert!(
+        named(&stats.load_failures, "truncated.png"),
+        "{:?}",
+        stats.load_failures
+    );
     assert!(stats.replaced >= 1);
     // truncated.png is the only 4:3 image: its group's planned batches are passed over.
     assert!(stats.dropped_batches >= 1, "{stats:?}");
@@ -67,7 +78,12 @@ fn corrupt_files_are_skipped_and_counted() {
         assert!(!s.reason.is_empty() && s.reason.contains(&s.path), "{s:?}");
     }
     // Each bad file is listed once.
-    let mut all: Vec<&str> = stats.skipped.iter().chain(&stats.load_failures).map(|s| s.path.as_str()).collect();
+    let mut all: Vec<&str> = stats
+        .skipped
+        .iter()
+        .chain(&stats.load_failures)
+        .map(|s| s.path.as_str())
+        .collect();
     let n = all.len();
     all.sort();
     all.dedup();
@@ -89,21 +105,54 @@ fn too_short_clips_are_skipped() {
     assert_eq!(s.entries, 4);
     assert_eq!(s.skipped.len(), 1, "{:?}", s.skipped);
     assert!(s.skipped[0].path.ends_with("vtest_short.avi"));
-    assert!(s.skipped[0].reason.contains("too short: 10 frames"), "{}", s.skipped[0].reason);
+    assert!(
+        s.skipped[0].reason.contains("too short: 10 frames"),
+        "{}",
+        s.skipped[0].reason
+    );
 }
 
 #[test]
 fn empty_dataset_and_wrong_path_are_clear_errors() {
     let tmp = TempDir::new("empty");
-    let e = format!("{:#}", Loader::new(&tiny_config(&[tmp.path()]), Mode::Train).err().unwrap());
-    assert!(e.contains("empty dataset") && e.contains(&tmp.path().display().to_string()), "{e}");
+    let e = format!(
+        "{:#}",
+        Loader::new(&tiny_config(&[tmp.path()]), Mode::Train)
+            .err()
+            .unwrap()
+    );
+    assert!(
+        e.contains("empty dataset") && e.contains(&tmp.path().display().to_string()),
+        "{e}"
+    );
     let missing = tmp.path().join("nope");
-    let e = format!("{:#}", Loader::new(&tiny_config(&[&missing]), Mode::Train).err().unwrap());
-    assert!(e.contains("nope") && e.contains("no such file or directory"), "{e}");
+    let e = format!(
+        "{:#}",
+        Loader::new(&tiny_config(&[&missing]), Mode::Train)
+            .err()
+            .unwrap()
+    );
+    assert!(
+        e.contains("nope") && e.contains("no such file or directory"),
+        "{e}"
+    );
     // Only broken files: also the empty-dataset error, mentioning the skipped count.
     std::fs::write(tmp.path().join("zero.png"), b"").unwrap();
-    let e = format!("{:#}", Loader::new(&tiny_config(&[tmp.path()]), Mode::Train).err().unwrap());
-    assert!(e.contains("empty dataset") && e.contains("1 files skipped"), "{e}");
-    let e = format!("{:#}", Loader::new(&DataConfig::default(), Mode::Train).err().unwrap());
+    let e = format!(
+        "{:#}",
+        Loader::new(&tiny_config(&[tmp.path()]), Mode::Train)
+            .err()
+            .unwrap()
+    );
+    assert!(
+        e.contains("empty dataset") && e.contains("1 files skipped"),
+        "{e}"
+    );
+    let e = format!(
+        "{:#}",
+        Loader::new(&DataConfig::default(), Mode::Train)
+            .err()
+            .unwrap()
+    );
     assert!(e.contains("data.sources"), "{e}");
 }
