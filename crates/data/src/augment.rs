@@ -3,13 +3,12 @@
 //! native resolution with reflection padding), horizontal flip, temporal reversal, and
 //! normalisation to `[-1, 1]`.
 //!
-//! The resize-then-crop is computed as crop-the-source-region-then-resize (the region of the
-//! source that maps onto the crop), so the cost follows the crop size, not the resized frame;
-//! the filter is `image`'s Triangle (bilinear with antialiasing when downscaling). The same
-//! parameters apply to every frame of a clip.
+//! The resize is antialiased bilinear (PyTorch `interpolate(mode="bilinear", antialias=True)`,
+//! PIL `BILINEAR`) and only the output pixels inside the crop are computed, so the cost follows
+//! the crop size, not the resized frame; it is checked against PyTorch in `tests/augment.rs`.
+//! The same parameters apply to every frame of a clip.
 
 use image::RgbImage;
-use image::imageops::{self, FilterType};
 
 use crate::bucket::Bucket;
 
@@ -55,9 +54,20 @@ fn reflect(mut i: i64, n: i64) -> usize {
     i as usize
 }
 
-/// The frame (after resize, or native with `crop_only`) that the crop is cut from, cropped
-/// to the source region under the crop, and the `[W, H]` it must be resized to (`None` = no
-/// resize; the crop is then taken at `(ox, oy)` with reflection).
+/// Where the crop comes from.
+enum Plan {
+    /// Native resolution, crop origin `(x0, y0)` (negative: reflection padding).
+    Native { x0: i64, y0: i64 },
+    /// Resized to `(sw, sh)` (per-axis scales `sw / w`, `sh / h`), crop origin `(ox, oy)` in
+    /// the resized frame.
+    Resize {
+        sw: usize,
+        sh: usize,
+        ox: usize,
+        oy: usize,
+    },
+}
+
 fn plan(w: usize, h: usize, bucket: &Bucket, p: &AugmentParams) -> Plan {
     let [cw, ch] = [bucket.crop[0] as usize, bucket.crop[1] as usize];
     if p.crop_only {
@@ -72,25 +82,120 @@ fn plan(w: usize, h: usize, bucket: &Bucket, p: &AugmentParams) -> Plan {
     let s = (rw / w as f64).max(rh / h as f64);
     let sw = ((w as f64 * s).round() as usize).max(cw);
     let sh = ((h as f64 * s).round() as usize).max(ch);
-    let ox = ((sw - cw) as f64 * p.offset.0).floor();
-    let oy = ((sh - ch) as f64 * p.offset.1).floor();
-    // Source region under the crop.
-    let x0 = (ox / s).floor().clamp(0.0, (w - 1) as f64) as u32;
-    let y0 = (oy / s).floor().clamp(0.0, (h - 1) as f64) as u32;
-    let x1 = ((ox + cw as f64) / s)
-        .ceil()
-        .clamp(x0 as f64 + 1.0, w as f64) as u32;
-    let y1 = ((oy + ch as f64) / s)
-        .ceil()
-        .clamp(y0 as f64 + 1.0, h as f64) as u32;
-    Plan::Resize {
-        region: (x0, y0, x1 - x0, y1 - y0),
-    }
+    let ox = ((sw - cw) as f64 * p.offset.0).floor() as usize;
+    let oy = ((sh - ch) as f64 * p.offset.1).floor() as usize;
+    Plan::Resize { sw, sh, ox, oy }
 }
 
-enum Plan {
-    Native { x0: i64, y0: i64 },
-    Resize { region: (u32, u32, u32, u32) },
+/// Taps of one output sample: first source index and normalised weights.
+struct Taps {
+    start: Vec<usize>,
+    /// `weights[i * stride .. i * stride + len[i]]`.
+    weights: Vec<f32>,
+    len: Vec<usize>,
+    stride: usize,
+}
+
+/// Antialiased bilinear (triangle filter, widened by the downscale factor) weights for output
+/// samples `offset .. offset + count` of a resize from `input` to `output` samples: the
+/// convention of PyTorch's `interpolate(mode="bilinear", antialias=True, align_corners=False)`
+/// and PIL's `BILINEAR`.
+fn taps(input: usize, output: usize, offset: usize, count: usize) -> Taps {
+    let scale = input as f64 / output as f64; // source pixels per output pixel
+    let support = scale.max(1.0); // triangle radius in source pixels
+    let stride = (2.0 * support).ceil() as usize + 2;
+    let mut t = Taps {
+        start: Vec::with_capacity(count),
+        weights: vec![0.0; count * stride],
+        len: Vec::with_capacity(count),
+        stride,
+    };
+    let inv = 1.0 / support;
+    for i in 0..count {
+        let center = (offset + i) as f64 * scale + 0.5 * scale;
+        let lo = ((center - support + 0.5).floor().max(0.0)) as usize;
+        let hi = ((center + support + 0.5).floor() as usize).min(input);
+        let mut total = 0.0;
+        let row = &mut t.weights[i * stride..(i + 1) * stride];
+        let n = (hi - lo).min(stride);
+        for (k, w) in row.iter_mut().enumerate().take(n) {
+            let x = ((lo + k) as f64 + 0.5 - center) * inv;
+            let v = (1.0 - x.abs()).max(0.0);
+            *w = v as f32;
+            total += v;
+        }
+        if total > 0.0 {
+            for w in &mut row[..n] {
+                *w = (*w as f64 / total) as f32;
+            }
+        }
+        t.start.push(lo);
+        t.len.push(n);
+    }
+    t
+}
+
+/// Writes the `cw`×`ch` window of `img` resized as described by `taps` (optionally mirrored) into `out` (`[3, T, H, W]` at frame `to`), normalised to `[-1, 1]`. Separable:
+/// a horizontal pass over the source rows the window needs, then a vertical pass.
+#[allow(clippy::too_many_arguments)]
+fn resize_crop(
+    img: &RgbImage,
+    (cw, ch): (usize, usize),
+    flip: bool,
+    out: &mut [f32],
+    t_len: usize,
+    to: usize,
+    (tx, ty): (&Taps, &Taps),
+) {
+    let w = img.width() as usize;
+    let raw = img.as_raw();
+    let y_lo = ty.start[0];
+    let y_hi = (0..ch)
+        .map(|i| ty.start[i] + ty.len[i])
+        .max()
+        .unwrap_or(y_lo);
+    // Horizontal pass: rows y_lo..y_hi, cw columns, RGB interleaved.
+    let mut tmp = vec![0f32; (y_hi - y_lo) * cw * 3];
+    for y in y_lo..y_hi {
+        let src = &raw[y * w * 3..(y + 1) * w * 3];
+        let dst = &mut tmp[(y - y_lo) * cw * 3..(y - y_lo + 1) * cw * 3];
+        for x in 0..cw {
+            let s0 = tx.start[x];
+            let ws = &tx.weights[x * tx.stride..x * tx.stride + tx.len[x]];
+            let (mut r, mut g, mut b) = (0f32, 0f32, 0f32);
+            for (k, &wt) in ws.iter().enumerate() {
+                let p = &src[(s0 + k) * 3..(s0 + k) * 3 + 3];
+                r += wt * p[0] as f32;
+                g += wt * p[1] as f32;
+                b += wt * p[2] as f32;
+            }
+            dst[x * 3] = r;
+            dst[x * 3 + 1] = g;
+            dst[x * 3 + 2] = b;
+        }
+    }
+    // Vertical pass into the output planes.
+    let plane = ch * cw;
+    let mut acc = vec![0f32; cw * 3];
+    for y in 0..ch {
+        acc.iter_mut().for_each(|v| *v = 0.0);
+        let s0 = ty.start[y];
+        let ws = &ty.weights[y * ty.stride..y * ty.stride + ty.len[y]];
+        for (k, &wt) in ws.iter().enumerate() {
+            let row = &tmp[(s0 + k - y_lo) * cw * 3..(s0 + k - y_lo + 1) * cw * 3];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += wt * v;
+            }
+        }
+        for c in 0..3 {
+            let base = (c * t_len + to) * plane + y * cw;
+            let dst = &mut out[base..base + cw];
+            for x in 0..cw {
+                let xo = if flip { cw - 1 - x } else { x };
+                dst[xo] = (acc[x * 3 + c].clamp(0.0, 255.0) / 255.0) * 2.0 - 1.0;
+            }
+        }
+    }
 }
 
 /// Writes `frames` (all the same size) augmented into `out`, layout `[3, T, H, W]` with
@@ -105,29 +210,29 @@ pub fn augment_clip(frames: &[RgbImage], bucket: &Bucket, p: &AugmentParams, out
     let (w, h) = (first.width() as usize, first.height() as usize);
     let lut = lut();
     let plane = ch * cw;
-    let plan = plan(w, h, bucket, p);
-    for (t, img) in frames.iter().enumerate() {
-        let to = if p.reverse { t_len - 1 - t } else { t };
-        let resized;
-        let (src, sw, sh, x0, y0): (&RgbImage, usize, usize, i64, i64) = match plan {
-            Plan::Native { x0, y0 } => (img, w, h, x0, y0),
-            Plan::Resize {
-                region: (x, y, rw, rh),
-            } => {
-                let view = imageops::crop_imm(img, x, y, rw, rh);
-                resized = imageops::resize(&*view, cw as u32, ch as u32, FilterType::Triangle);
-                (&resized, cw, ch, 0, 0)
+    match plan(w, h, bucket, p) {
+        Plan::Resize { sw, sh, ox, oy } => {
+            let tx = taps(w, sw, ox, cw);
+            let ty = taps(h, sh, oy, ch);
+            for (t, img) in frames.iter().enumerate() {
+                let to = if p.reverse { t_len - 1 - t } else { t };
+                resize_crop(img, (cw, ch), p.flip, out, t_len, to, (&tx, &ty));
             }
-        };
-        let raw = src.as_raw();
-        for y in 0..ch {
-            let sy = reflect(y0 + y as i64, sh as i64);
-            for x in 0..cw {
-                let xo = if p.flip { cw - 1 - x } else { x };
-                let sx = reflect(x0 + x as i64, sw as i64);
-                let px = &raw[(sy * sw + sx) * 3..(sy * sw + sx) * 3 + 3];
-                for c in 0..3 {
-                    out[(c * t_len + to) * plane + y * cw + xo] = lut[px[c] as usize];
+        }
+        Plan::Native { x0, y0 } => {
+            for (t, img) in frames.iter().enumerate() {
+                let to = if p.reverse { t_len - 1 - t } else { t };
+                let raw = img.as_raw();
+                for y in 0..ch {
+                    let sy = reflect(y0 + y as i64, h as i64);
+                    for x in 0..cw {
+                        let xo = if p.flip { cw - 1 - x } else { x };
+                        let sx = reflect(x0 + x as i64, w as i64);
+                        let px = &raw[(sy * w + sx) * 3..(sy * w + sx) * 3 + 3];
+                        for c in 0..3 {
+                            out[(c * t_len + to) * plane + y * cw + xo] = lut[px[c] as usize];
+                        }
+                    }
                 }
             }
         }
