@@ -266,7 +266,17 @@ impl Shared {
 
 fn worker(shared: Arc<Shared>, jobs: Receiver<Job>, results: Sender<JobResult>) {
     while let Ok(job) = jobs.recv() {
-        let r = shared.load(job.epoch, job.batch, &job.plan);
+        // A panic becomes an error for that batch instead of a loader waiting forever.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shared.load(job.epoch, job.batch, &job.plan)
+        }))
+        .unwrap_or_else(|_| {
+            Err(anyhow!(
+                "data worker panicked on epoch {} batch {}",
+                job.epoch,
+                job.batch
+            ))
+        });
         if results.send((job.generation, job.seq, r)).is_err() {
             break;
         }

@@ -359,3 +359,41 @@ fn eval_pass_is_finite_and_centred() {
         assert!(s.ends_with(want), "{s}");
     }
 }
+
+#[test]
+fn index_cache_reprobes_changed_files() {
+    let tmp = common::TempDir::new("cache");
+    let m = media();
+    let dir = tmp.path().join("imgs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(m.join("images/camera.png"), dir.join("a.png")).unwrap();
+    std::fs::copy(m.join("images/coffee.png"), dir.join("b.png")).unwrap();
+    let cfg = DataConfig {
+        num_frames: 1,
+        workers: 0,
+        index_cache: Some(tmp.path().join("index.json")),
+        ..tiny_config(&[&dir])
+    };
+    let size_of = |l: &Loader, name: &str| {
+        let e = l
+            .index()
+            .entries
+            .iter()
+            .find(|e| e.path.ends_with(name))
+            .unwrap();
+        (e.info.width, e.info.height)
+    };
+    let l = Loader::new(&cfg, Mode::Train).unwrap();
+    assert_eq!(l.stats().probed, 2);
+    assert_eq!(size_of(&l, "a.png"), (512, 512));
+    // Replace a.png by a different image (other size and byte length): only it is re-probed.
+    std::fs::copy(m.join("images/chelsea.png"), dir.join("a.png")).unwrap();
+    let l = Loader::new(&cfg, Mode::Train).unwrap();
+    assert_eq!(l.stats().probed, 1);
+    assert_eq!(size_of(&l, "a.png"), (451, 300));
+    assert_eq!(size_of(&l, "b.png"), (512, 341));
+    // A garbled cache file is rebuilt, not fatal.
+    std::fs::write(tmp.path().join("index.json"), "{not json").unwrap();
+    let l = Loader::new(&cfg, Mode::Train).unwrap();
+    assert_eq!(l.stats().probed, 2);
+}
