@@ -18,7 +18,6 @@ use std::sync::OnceLock;
 use anyhow::{Result, anyhow, bail};
 use image::RgbImage;
 use video_rs::Decoder;
-use video_rs::decode::DecoderSplit;
 use video_rs::ffmpeg::format::Pixel;
 use video_rs::frame::RawFrame;
 use video_rs::io::Reader;
@@ -34,9 +33,15 @@ fn init() -> Result<()> {
         .map_err(|e| anyhow!("cannot initialise FFmpeg: {e}"))
 }
 
-/// An opened video: demuxer + decoder of its best video stream, converting to RGB24.
+/// An opened video: demuxer (video-rs `Reader`) + FFmpeg decoder of its best video stream.
+///
+/// Decoded frames stay in the codec's pixel format; only the frames that are kept are
+/// converted to RGB ([`Source::to_image`]), so frames dropped before a clip start cost a decode
+/// but no colour conversion.
 struct Source {
-    split: DecoderSplit,
+    decoder: video_rs::ffmpeg::decoder::Video,
+    /// YUV → RGB24 converter, created for the first converted frame's format and size.
+    scaler: Option<video_rs::ffmpeg::software::scaling::Context>,
     reader: Reader,
     stream: usize,
     draining: bool,
@@ -50,16 +55,26 @@ impl Source {
         if !path.is_file() {
             bail!("{}: no such video file", shown(path));
         }
-        let decoder = Decoder::new(path).map_err(|e| {
+        let open_err = |e: &dyn std::fmt::Display| {
             anyhow!(
                 "{}: cannot open video (expected a readable video file with a video stream): {e}",
                 shown(path)
             )
-        })?;
+        };
+        let decoder = Decoder::new(path).map_err(|e| open_err(&e))?;
         let size = decoder.size_out();
-        let (split, reader, stream) = decoder.into_parts();
+        let (_, reader, stream) = decoder.into_parts();
+        let params = reader
+            .input
+            .stream(stream)
+            .expect("stream index from the reader")
+            .parameters();
+        let decoder = video_rs::ffmpeg::codec::context::Context::from_parameters(params)
+            .and_then(|c| c.decoder().video())
+            .map_err(|e| open_err(&e))?;
         Ok(Source {
-            split,
+            decoder,
+            scaler: None,
             reader,
             stream,
             draining: false,
@@ -74,26 +89,33 @@ impl Source {
             .expect("stream index from the reader")
     }
 
-    /// Next decoded frame (RGB24) or `None` at the end of the stream.
+    /// Next decoded frame (codec pixel format) or `None` at the end of the stream.
     fn next_frame(&mut self, path: &Path) -> Result<Option<RawFrame>> {
-        let err = |e: video_rs::Error| anyhow!("{}: cannot decode video: {e}", shown(path));
+        use video_rs::ffmpeg::Error as AvError;
+        use video_rs::ffmpeg::util::error::EAGAIN;
+        let err = |e: &dyn std::fmt::Display| anyhow!("{}: cannot decode video: {e}", shown(path));
         loop {
-            if !self.draining {
-                match self.reader.read(self.stream) {
-                    Err(video_rs::Error::ReadExhausted) => self.draining = true,
-                    Err(e) => return Err(err(e)),
-                    Ok(packet) => {
-                        if let Some(frame) = self.split.decode_raw(packet).map_err(err)? {
-                            return Ok(Some(frame));
-                        }
+            let mut frame = RawFrame::empty();
+            match self.decoder.receive_frame(&mut frame) {
+                Ok(()) => return Ok(Some(frame)),
+                Err(AvError::Eof) => return Ok(None),
+                Err(AvError::Other { errno }) if errno == EAGAIN => {
+                    if self.draining {
+                        return Ok(None);
                     }
                 }
-            } else {
-                return match self.split.drain_raw() {
-                    Ok(Some(frame)) => Ok(Some(frame)),
-                    Ok(None) | Err(video_rs::Error::ReadExhausted) => Ok(None),
-                    Err(e) => Err(err(e)),
-                };
+                Err(e) => return Err(err(&e)),
+            }
+            match self.reader.read(self.stream) {
+                Err(video_rs::Error::ReadExhausted) => {
+                    self.decoder.send_eof().map_err(|e| err(&e))?;
+                    self.draining = true;
+                }
+                Err(e) => return Err(err(&e)),
+                Ok(packet) => {
+                    let (packet, _) = packet.into_inner_parts();
+                    self.decoder.send_packet(&packet).map_err(|e| err(&e))?;
+                }
             }
         }
     }
@@ -102,9 +124,32 @@ impl Source {
     /// `ts_us` (microseconds, `AV_TIME_BASE`), and flushes the decoder.
     fn seek_before(&mut self, ts_us: i64) -> bool {
         let ok = self.reader.input.seek(ts_us, ..ts_us).is_ok();
-        self.split.reset();
+        self.decoder.flush();
         self.draining = false;
         ok
+    }
+
+    /// A decoded frame as an 8-bit RGB image (swscale, `AREA` flags as video-rs uses).
+    fn to_image(&mut self, frame: &RawFrame, path: &Path) -> Result<RgbImage> {
+        use video_rs::ffmpeg::software::scaling::{Context, Flags};
+        let (w, h) = (frame.width(), frame.height());
+        let stale = self.scaler.as_ref().is_none_or(|s| {
+            s.input().format != frame.format() || s.input().width != w || s.input().height != h
+        });
+        if stale {
+            self.scaler = Some(
+                Context::get(frame.format(), w, h, Pixel::RGB24, w, h, Flags::AREA).map_err(
+                    |e| anyhow!("{}: cannot convert video frames to RGB: {e}", shown(path)),
+                )?,
+            );
+        }
+        let mut rgb = RawFrame::empty();
+        self.scaler
+            .as_mut()
+            .expect("scaler just made")
+            .run(frame, &mut rgb)
+            .map_err(|e| anyhow!("{}: cannot convert video frames to RGB: {e}", shown(path)))?;
+        Ok(rgb_to_image(&rgb))
     }
 }
 
@@ -114,7 +159,7 @@ fn rational(r: video_rs::ffmpeg::Rational) -> Option<f64> {
 }
 
 /// An RGB24 frame (rows possibly padded to `stride`) as an [`RgbImage`].
-fn to_image(frame: &RawFrame) -> RgbImage {
+fn rgb_to_image(frame: &RawFrame) -> RgbImage {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let stride = frame.stride(0);
     let data = frame.data(0);
@@ -213,7 +258,7 @@ fn decode_linear(
             break;
         };
         if index >= start {
-            images.push(to_image(&frame));
+            images.push(src.to_image(&frame, path)?);
         }
         index += 1;
     }
@@ -274,7 +319,7 @@ fn decode_seek(
         }
         expected = Some(index + 1);
         if index >= start {
-            images.push(to_image(&frame));
+            images.push(src.to_image(&frame, path)?);
         }
         if end.is_some_and(|e| index + 1 >= e) {
             return Ok(Some((images, fps)));
