@@ -54,7 +54,7 @@ pub struct LoaderPosition {
 }
 
 /// Counts and problems.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LoaderStats {
     /// Indexed clip sources.
     pub entries: usize,
@@ -505,6 +505,17 @@ impl Loader {
             dropped_batches: self.dropped,
             probed: s.index.probed,
         }
+    }
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("mode", &self.shared.mode)
+            .field("position", &self.position())
+            .field("epoch_len", &self.epoch_len())
+            .field("workers", &self.shared.cfg.workers)
+            .finish()
     }
 }
 

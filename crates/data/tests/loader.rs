@@ -119,6 +119,12 @@ fn resume_continues_the_identical_sequence() {
     // 4:3 has 5 → 3 batches.
     assert_eq!(len, 5);
     let all = take(&mut loader, 2 * len + 3);
+    // Buckets are drawn in proportion to their size: per epoch, ceil(clips / B) batches each.
+    for epoch in all[..2 * len].chunks(len) {
+        let n11 = epoch.iter().filter(|b| b.bucket == "1:1").count();
+        let n43 = epoch.iter().filter(|b| b.bucket == "4:3").count();
+        assert_eq!((n11, n43), (2, 3));
+    }
     // Every epoch covers every clip source.
     let mut first_epoch: Vec<String> = all[..len]
         .iter()
