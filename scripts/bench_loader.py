@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PyAV + PyTorch clip loader doing the work of cosmotok's Loader on the bundled videos.
 
-Per clip: decode from the start of the file and drop frames up to a random start (what
-cosmotok's read_video ends up doing on these B-frame H.264 files), keep 17 frames, resize the
+Per clip: seek to the keyframe at or before a random start, decode and drop frames up to
+it (what cosmotok's read_video does), keep 17 frames, resize the
 shortest side so the frame covers the bucket's resize target (bilinear, antialias), random
 crop, convert to float in [-1, 1] as a [3, T, H, W] tensor. Workers are processes
 (multiprocessing), each single-threaded (torch.set_num_threads(1), FFmpeg thread_count=1).
@@ -50,12 +50,19 @@ def load(job):
     with av.open(path) as c:
         st = c.streams.video[0]
         st.thread_count = 1
+        tb, fps = float(st.time_base), float(st.average_rate)
+        t0 = st.start_time or 0
+        # Seek to the keyframe at or before the start, then decode and drop up to it.
+        if start > 0:
+            c.seek(t0 + int((start - 0.5) / fps / tb), stream=st, backward=True)
         frames = []
-        for i, fr in enumerate(c.decode(st)):
+        for fr in c.decode(st):
+            i = round((fr.pts - t0) * tb * fps)
             if i >= start:
                 frames.append(fr.to_ndarray(format="rgb24"))
             if len(frames) == T:
                 break
+    assert len(frames) == T, (path, start, len(frames))
     x = torch.from_numpy(np.stack(frames))  # [T, H, W, 3] uint8
     h, w = x.shape[1], x.shape[2]
     b = bucket(w, h)
