@@ -39,7 +39,7 @@ fn init() -> Result<()> {
 /// An opened video: demuxer (video-rs `Reader`) + FFmpeg decoder of its best video stream.
 ///
 /// Decoded frames stay in the codec's pixel format; only the frames that are kept are
-/// converted to RGB ([`Source::to_image`]), so frames dropped before a clip start cost a decode
+/// converted to RGB ([`Source::convert_rgb`]), so frames dropped before a clip start cost a decode
 /// but no colour conversion.
 struct Source {
     decoder: video_rs::ffmpeg::decoder::Video,
@@ -133,7 +133,7 @@ impl Source {
     }
 
     /// A decoded frame as an 8-bit RGB image (swscale, `AREA` flags as video-rs uses).
-    fn to_image(&mut self, frame: &RawFrame, path: &Path) -> Result<RgbImage> {
+    fn convert_rgb(&mut self, frame: &RawFrame, path: &Path) -> Result<RgbImage> {
         use video_rs::ffmpeg::software::scaling::{Context, Flags};
         let (w, h) = (frame.width(), frame.height());
         let stale = self.scaler.as_ref().is_none_or(|s| {
@@ -261,7 +261,7 @@ fn decode_linear(
             break;
         };
         if index >= start {
-            images.push(src.to_image(&frame, path)?);
+            images.push(src.convert_rgb(&frame, path)?);
         }
         index += 1;
     }
@@ -322,7 +322,7 @@ fn decode_seek(
         }
         expected = Some(index + 1);
         if index >= start {
-            images.push(src.to_image(&frame, path)?);
+            images.push(src.convert_rgb(&frame, path)?);
         }
         if end.is_some_and(|e| index + 1 >= e) {
             return Ok(Some((images, fps)));
