@@ -23,7 +23,8 @@ pub enum DataCommand {
 #[derive(Args, Debug)]
 pub struct InspectArgs {
     /// A media directory / file / .jsonl manifest, or a TOML file with a `[data]` table (or a
-    /// data config at its top level).
+    /// data config at its top level; relative source paths are relative to the working
+    /// directory, as in training).
     pub target: PathBuf,
     /// Batches to draw.
     #[arg(long, default_value_t = 4)]
