@@ -73,6 +73,8 @@ pub enum Mode {
 pub struct DataConfig {
     /// Dataset sources (at least one).
     pub sources: Vec<SourceConfig>,
+    /// Sources of the evaluation pass ([`Mode::Eval`]); empty = `sources`.
+    pub eval_sources: Vec<SourceConfig>,
     /// Frames per clip: `1 + k * t_comp` (1 for image models; videos then give single frames).
     pub num_frames: usize,
     /// Fraction of batches that are image batches (`T = 1`) when the dataset holds both images
@@ -116,6 +118,7 @@ impl Default for DataConfig {
     fn default() -> DataConfig {
         DataConfig {
             sources: Vec::new(),
+            eval_sources: Vec::new(),
             num_frames: 17,
             image_ratio: 0.25,
             frame_stride: 1,
@@ -136,17 +139,32 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// The sources a loader in `mode` reads: `eval_sources` in eval mode when given, else
+    /// `sources`.
+    pub fn sources_for(&self, mode: Mode) -> &[SourceConfig] {
+        if mode == Mode::Eval && !self.eval_sources.is_empty() {
+            &self.eval_sources
+        } else {
+            &self.sources
+        }
+    }
+
     /// Checks the values that do not depend on the model (also done by [`crate::Loader::new`]).
     pub fn validate_basic(&self) -> Result<()> {
         if self.sources.is_empty() {
             bail!("data.sources: no sources given (expected at least one `[[data.sources]]`)");
         }
-        for (i, s) in self.sources.iter().enumerate() {
-            if !(s.weight.is_finite() && s.weight >= 0.0) {
-                bail!(
-                    "data.sources[{i}].weight = {}: expected a number >= 0",
-                    s.weight
-                );
+        for (key, list) in [
+            ("sources", &self.sources),
+            ("eval_sources", &self.eval_sources),
+        ] {
+            for (i, s) in list.iter().enumerate() {
+                if !(s.weight.is_finite() && s.weight >= 0.0) {
+                    bail!(
+                        "data.{key}[{i}].weight = {}: expected a number >= 0",
+                        s.weight
+                    );
+                }
             }
         }
         if self.num_frames == 0 {

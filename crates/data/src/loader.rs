@@ -43,7 +43,7 @@ pub struct Batch {
 
 /// Where the loader is: the position of the NEXT batch. Save it with a checkpoint and pass it
 /// to [`Loader::seek`] to continue the same sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoaderPosition {
     /// Epoch.
     pub epoch: u64,
@@ -290,7 +290,11 @@ impl Loader {
     pub fn new(cfg: &DataConfig, mode: Mode) -> Result<Loader> {
         cfg.validate_basic()?;
         let table = BucketTable::from_config(cfg)?;
-        let index = build_index(&cfg.sources, cfg.index_cache.as_deref(), cfg.workers.max(1))?;
+        let index = build_index(
+            cfg.sources_for(mode),
+            cfg.index_cache.as_deref(),
+            cfg.workers.max(1),
+        )?;
         let sampler = Sampler::new(cfg, &table, &index, mode)?;
         let shared = Arc::new(Shared {
             index,
@@ -329,6 +333,11 @@ impl Loader {
             handed: 0,
             dropped: 0,
         })
+    }
+
+    /// The whole evaluation pass of `cfg`; same as [`eval_batches`].
+    pub fn eval_batches(cfg: &DataConfig) -> Result<Vec<Batch>> {
+        eval_batches(cfg)
     }
 
     /// Batches per epoch (train) or in the whole pass (eval).

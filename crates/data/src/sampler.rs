@@ -130,7 +130,7 @@ impl Sampler {
         }
         if items.is_empty() {
             let sources: Vec<String> = cfg
-                .sources
+                .sources_for(mode)
                 .iter()
                 .map(|s| s.path.display().to_string())
                 .collect();

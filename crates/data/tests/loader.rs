@@ -353,6 +353,19 @@ fn eval_pass_is_finite_and_centred() {
     assert_eq!(batches.len(), 2);
     assert_eq!(batches, eval_batches(&cfg).unwrap());
     let starts: Vec<String> = batches.iter().flat_map(|b| b.sources.clone()).collect();
+    // eval_sources replace sources in eval mode (and only there).
+    let eval_cfg = DataConfig {
+        eval_sources: vec![SourceConfig::auto(root.join("videos/city.mp4"))],
+        ..cfg.clone()
+    };
+    let only_city = Loader::eval_batches(&eval_cfg).unwrap();
+    assert_eq!(only_city.len(), 1);
+    assert_eq!(only_city[0].shape[0], 1);
+    assert!(only_city[0].sources[0].ends_with("city.mp4:33"));
+    assert_eq!(
+        Loader::new(&eval_cfg, Mode::Train).unwrap().stats().entries,
+        4
+    );
     // Centred clips: (frames - 9) / 2 → city/bbb 75 → 33, vtest 30 → 10, avi 10 → 0.
     for s in &starts {
         let want = if s.contains("vtest_short") {
