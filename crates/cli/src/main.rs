@@ -2,6 +2,7 @@
 
 mod codec;
 mod config_arg;
+mod data_cmd;
 mod inspect;
 mod tensor_io;
 mod train_cmd;
@@ -43,6 +44,8 @@ enum Command {
     Eval(train_cmd::EvalArgs),
     /// Export a checkpoint as safetensors with official keys (+ encoder/decoder parts).
     Export(train_cmd::ExportArgs),
+    /// Dataset tools (`data inspect <path|config>`).
+    Data(data_cmd::DataArgs),
 }
 
 fn main() {
@@ -64,6 +67,7 @@ fn main() {
         Command::Finetune(a) => train_cmd::finetune(a),
         Command::Eval(a) => train_cmd::eval(a),
         Command::Export(a) => train_cmd::export(a),
+        Command::Data(a) => data_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

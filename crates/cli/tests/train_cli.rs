@@ -60,11 +60,12 @@ every = 2
 grids = 1
 
 [data]
-sources = ["assets/media/frames/episode_000"]
-eval_sources = ["assets/media/frames/episode_000"]
+sources = [{{ path = "assets/media/frames/episode_000" }}]
+eval_sources = [{{ path = "assets/media/frames/episode_000" }}]
 num_frames = 9
-crop = [48, 48]
+buckets = [{{ ratio = "4:3", resize = [64, 48], crop = [48, 48] }}]
 batch_size = 1
+workers = 0
 "#,
         out = dir.join("run").display()
     );

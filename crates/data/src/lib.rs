@@ -9,20 +9,47 @@
 //! * `read_video` / `write_video` / `probe_video`: behind the `video` cargo feature (FFmpeg via
 //!   `video-rs`).
 //! * [`read_any`] / [`write_any`]: dispatch on the path (directory, image or video extension).
+//!
+//! The training data pipeline (issue #3):
+//!
+//! * [`DataConfig`] (the `[data]` table of the training TOML) with [`SourceConfig`]s: image
+//!   folders, video files, frame folders, JSONL manifests ([`manifest`]), mixed.
+//! * [`index`]: the dataset index (frame counts, sizes) with a JSON cache keyed by path, size
+//!   and mtime; unreadable files are skipped and listed.
+//! * [`bucket`]: the aspect-ratio buckets (1:1, 4:3, 3:4, 16:9, 9:16; spec §9.2 tables or custom).
+//! * [`sampler`]: clips of `num_frames` frames and the per-epoch, bucket-homogeneous batch plan;
+//!   [`augment`]: resize / crop / flip / reversal; [`rng`]: counter-based randomness.
+//! * [`Loader`]: worker threads, prefetch, in-order batches `[B, 3, T, H, W]`, resumable from a
+//!   [`LoaderPosition`]; [`eval_batches`] for the deterministic evaluation pass.
+//! * [`inspect`]: the report and contact sheet behind `cosmotok data inspect`.
 
+pub mod augment;
+pub mod bucket;
+mod config;
 mod dispatch;
 mod frame_folder;
 mod frames;
 mod image_io;
+pub mod index;
+pub mod inspect;
+mod loader;
+pub mod manifest;
+pub mod rng;
+pub mod sampler;
 #[cfg(feature = "video")]
 mod video_io;
 
+pub use bucket::{Bucket, BucketSpec, BucketTable};
+pub use config::{DataConfig, Mode, SourceConfig, SourceKind};
 pub use dispatch::{DEFAULT_FPS, is_image_path, is_video_path, read_any, write_any};
 pub use frame_folder::{list_image_files, natural_cmp, read_frame_folder, write_frame_folder};
 pub use frames::Frames;
 pub use image_io::{read_image, write_image};
+pub use loader::{
+    Batch, Loader, LoaderPosition, LoaderStats, config_for_path, eval_batches, read_clip,
+};
 #[cfg(feature = "video")]
-pub use video_io::{probe_video, read_video, write_video};
+pub use video_io::{probe_video, read_video, read_video_rgb, write_video};
 
 /// `path` as shown in error messages: `` `path` ``.
 pub(crate) fn shown(path: &std::path::Path) -> String {

@@ -43,3 +43,36 @@ impl Drop for TempDir {
 pub fn frame_bytes(f: &cosmotok_data::Frames, t: usize) -> Vec<u8> {
     f.to_rgb8(t).into_raw()
 }
+
+/// A tiny custom bucket table (crops of 32–64 px) so loader tests run in seconds.
+pub fn tiny_buckets() -> Vec<cosmotok_data::BucketSpec> {
+    let b = |ratio: &str, resize: [u32; 2], crop: [u32; 2]| cosmotok_data::BucketSpec {
+        ratio: ratio.into(),
+        resize,
+        crop,
+    };
+    vec![
+        b("1:1", [48, 48], [48, 48]),
+        b("4:3", [64, 48], [64, 48]),
+        b("3:4", [48, 64], [48, 64]),
+        b("16:9", [86, 48], [80, 48]),
+        b("9:16", [48, 86], [48, 80]),
+    ]
+}
+
+/// A tiny config over `sources` (auto kind): 9-frame clips, batch 2, tiny buckets.
+pub fn tiny_config(sources: &[&Path]) -> cosmotok_data::DataConfig {
+    cosmotok_data::DataConfig {
+        sources: sources
+            .iter()
+            .map(|p| cosmotok_data::SourceConfig::auto(*p))
+            .collect(),
+        num_frames: 9,
+        buckets: tiny_buckets(),
+        batch_size: 2,
+        workers: 2,
+        prefetch: 3,
+        seed: 7,
+        ..cosmotok_data::DataConfig::default()
+    }
+}

@@ -361,11 +361,12 @@ impl TrainConfig {
                 );
             }
         }
-        self.data.validate(
-            self.model.temporal_compression,
-            self.model.spatial_compression,
-            self.model.is_video(),
-        )?;
+        self.data
+            .validate(
+                self.model.temporal_compression,
+                self.model.spatial_compression,
+            )
+?;
         Ok(())
     }
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{Checkpoints, STATE_FILE, write_atomic};
 use crate::clip::{clip_global_norm, scale_grads};
 use crate::config::{TrainConfig, TrainMode};
-use crate::data::{Batch, Loader, LoaderPosition};
+use crate::data::{Batch, Loader, LoaderPosition, Mode};
 use crate::ema::Ema;
 use crate::eval::{EvalReport, evaluate};
 use crate::logger::{MetricsLog, progress_bar, summary};
@@ -300,7 +300,7 @@ impl Trainer {
             .iter()
             .map(|d| crate::device::parse(d).map(|d| d.autodiff()))
             .collect::<Result<Vec<_>>>()?;
-        let loader = Loader::new(&cfg.data, false)?;
+        let loader = Loader::new(&cfg.data, Mode::Train)?;
         let eval_batches = Loader::eval_batches(&cfg.data)?;
         let log = MetricsLog::open(&run_dir)?;
         let mut trainer = Trainer {
@@ -771,7 +771,7 @@ impl Trainer {
         let bar = progress_bar(total, self.state.step, self.quiet);
         let mut last_log = Instant::now();
         let mut samples_since = 0usize;
-        let mut last_eval = first_eval.clone();
+        let mut last_eval: Option<EvalReport> = None;
         let mut interrupted = false;
         while self.state.step < total {
             if stop.load(Ordering::SeqCst) {
@@ -809,8 +809,8 @@ impl Trainer {
         bar.finish_and_clear();
         let checkpoint = self.save_checkpoint()?;
         let final_eval = if interrupted {
-            // Only an evaluation made after training started describes the trained weights.
-            last_eval.filter(|_| self.state.step > 0 && first_eval.is_none())
+            // The newest in-loop evaluation (the step-0 one describes the untrained weights).
+            last_eval
         } else {
             let r = self.evaluate(true)?;
             tracing::info!("step {}: {}", self.state.step, r.summary());

@@ -9,7 +9,7 @@ use cosmotok_train::config;
 #[test]
 fn unknown_keys_are_errors_that_name_the_key() {
     let t: toml::Table = toml::from_str(
-        "[model]\npreset = \"Cosmos-0.1-Tokenizer-CV4x8x8\"\n[optim]\nlearning_rate = 1.0\n",
+        "[model]\npreset = \"Cosmos-0.1-Tokenizer-CV4x8x8\"\n[optim]\nlearning_rate = 1.0\n[data]\nsources = [{ path = \"x\" }]\n",
     )
     .unwrap();
     let err = format!("{:#}", config::from_table(t).unwrap_err());
@@ -24,7 +24,7 @@ fn unknown_keys_are_errors_that_name_the_key() {
 #[test]
 fn presets_expand_and_set_overrides_apply() {
     let mut t: toml::Table =
-        toml::from_str("[model]\npreset = \"Cosmos-0.1-Tokenizer-CV4x8x8\"\nchannels = 32\n[loss]\nperceptual_weight = 0.0\ngram_weight = 0.0\n").unwrap();
+        toml::from_str("[model]\npreset = \"Cosmos-0.1-Tokenizer-CV4x8x8\"\nchannels = 32\n[loss]\nperceptual_weight = 0.0\ngram_weight = 0.0\n[data]\nsources = [{ path = \"x\" }]\nnum_frames = 9\n").unwrap();
     config::apply_override(&mut t, "optim.lr=3e-4").unwrap();
     config::apply_override(&mut t, "run.name=my run").unwrap();
     config::apply_override(&mut t, "optim.betas=[0.9, 0.99]").unwrap();

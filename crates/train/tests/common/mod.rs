@@ -74,11 +74,12 @@ every = 0
 grids = 1
 
 [data]
-sources = ["{frames}"]
-eval_sources = ["{frames}"]
+sources = [{{ path = "{frames}" }}]
+eval_sources = [{{ path = "{frames}" }}]
 num_frames = 9
-crop = [48, 48]
+buckets = [{{ ratio = "4:3", resize = [64, 48], crop = [48, 48] }}]
 batch_size = 2
+workers = 0
 seed = 3
 "#,
         out = out.display(),

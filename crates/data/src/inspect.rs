@@ -1,0 +1,255 @@
+//! `cosmotok data inspect`: what the model will be trained on — counts per bucket, frame
+//! counts, skipped files — and a PNG contact sheet of a few batches (one row per clip, a few
+//! evenly spaced frames per clip, each frame letterboxed into a square tile).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use image::imageops::{self, FilterType};
+use image::{Rgb, RgbImage};
+
+use crate::index::MediaKind;
+use crate::{Batch, DataConfig, Loader, LoaderStats, Mode, shown};
+
+/// Options of [`inspect`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectOptions {
+    /// Batches to draw.
+    pub batches: usize,
+    /// Columns of the contact sheet (frames shown per clip, evenly spaced over `T`).
+    pub frames_per_clip: usize,
+    /// Tile side in pixels.
+    pub tile: u32,
+    /// Where to write the contact sheet (`None`: no sheet).
+    pub sheet: Option<PathBuf>,
+    /// Train (augmented) or eval (centred) batches.
+    pub mode: Mode,
+}
+
+impl Default for InspectOptions {
+    fn default() -> InspectOptions {
+        InspectOptions {
+            batches: 4,
+            frames_per_clip: 4,
+            tile: 96,
+            sheet: None,
+            mode: Mode::Train,
+        }
+    }
+}
+
+/// One inspected batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchSummary {
+    /// Bucket name.
+    pub bucket: String,
+    /// `[B, 3, T, H, W]`.
+    pub shape: [usize; 5],
+    /// `path:start` of each clip.
+    pub sources: Vec<String>,
+}
+
+/// The inspection report (its `Display` is what the CLI prints).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectReport {
+    /// Counts and skipped files (after drawing the batches).
+    pub stats: LoaderStats,
+    /// Crop `[W, H]` per bucket name, in table order.
+    pub crops: Vec<(String, [u32; 2])>,
+    /// Indexed sources per kind: (images, videos, frame folders).
+    pub kinds: (usize, usize, usize),
+    /// (min, median, max) usable frames over videos and frame folders, if any.
+    pub frame_counts: Option<(usize, usize, usize)>,
+    /// Clips per batch and frames per clip from the configuration.
+    pub batch_size: usize,
+    /// `num_frames` of the configuration.
+    pub num_frames: usize,
+    /// The batches drawn.
+    pub batches: Vec<BatchSummary>,
+    /// The contact sheet written: path, width, height.
+    pub sheet: Option<(PathBuf, u32, u32)>,
+}
+
+/// Builds a loader for `cfg`, draws `opts.batches` batches and writes the contact sheet.
+pub fn inspect(cfg: &DataConfig, opts: &InspectOptions) -> Result<InspectReport> {
+    let mut loader = Loader::new(cfg, opts.mode)?;
+    let mut batches = Vec::new();
+    for _ in 0..opts.batches {
+        match loader.try_next()? {
+            Some(b) => batches.push(b),
+            None => break,
+        }
+    }
+    let index = loader.index();
+    let count = |k| index.entries.iter().filter(|e| e.info.kind == k).count();
+    let kinds = (
+        count(MediaKind::Image),
+        count(MediaKind::Video),
+        count(MediaKind::Frames),
+    );
+    let mut frames: Vec<usize> = index
+        .entries
+        .iter()
+        .filter(|e| e.info.kind != MediaKind::Image)
+        .map(|e| e.frames)
+        .collect();
+    frames.sort_unstable();
+    let frame_counts = (!frames.is_empty()).then(|| {
+        (
+            frames[0],
+            frames[frames.len() / 2],
+            frames[frames.len() - 1],
+        )
+    });
+    let sheet = match &opts.sheet {
+        Some(path) => {
+            let img = contact_sheet(&batches, opts.frames_per_clip, opts.tile);
+            crate::ensure_parent_dir(path)?;
+            img.save(path)
+                .map_err(|e| anyhow!("{}: cannot write contact sheet: {e}", shown(path)))?;
+            Some((path.clone(), img.width(), img.height()))
+        }
+        None => None,
+    };
+    Ok(InspectReport {
+        stats: loader.stats(),
+        crops: loader
+            .buckets()
+            .buckets
+            .iter()
+            .map(|b| (b.name.clone(), b.crop))
+            .collect(),
+        kinds,
+        frame_counts,
+        batch_size: cfg.batch_size,
+        num_frames: cfg.num_frames,
+        batches: batches
+            .iter()
+            .map(|b| BatchSummary {
+                bucket: b.bucket.clone(),
+                shape: b.shape,
+                sources: b.sources.clone(),
+            })
+            .collect(),
+        sheet,
+    })
+}
+
+/// Gap between tiles, pixels.
+const GAP: u32 = 4;
+
+/// Size `(W, H)` of a contact sheet of `clips` rows.
+pub fn sheet_size(clips: usize, frames_per_clip: usize, tile: u32) -> (u32, u32) {
+    let cols = frames_per_clip.max(1) as u32;
+    (
+        cols * (tile + GAP) + GAP,
+        clips.max(1) as u32 * (tile + GAP) + GAP,
+    )
+}
+
+/// Frame `t` of clip `b` of a batch as an RGB image.
+fn batch_frame(batch: &Batch, b: usize, t: usize) -> RgbImage {
+    let [_, _, tt, h, w] = batch.shape;
+    let plane = h * w;
+    let base = b * 3 * tt * plane;
+    let mut raw = vec![0u8; 3 * plane];
+    for c in 0..3 {
+        let src = &batch.data[base + (c * tt + t) * plane..base + (c * tt + t + 1) * plane];
+        for (i, &v) in src.iter().enumerate() {
+            raw[3 * i + c] = crate::frames::unit_to_u8(v);
+        }
+    }
+    RgbImage::from_raw(w as u32, h as u32, raw).expect("frame size")
+}
+
+/// A grid with one row per clip of `batches` and up to `frames_per_clip` evenly spaced frames
+/// per row, each letterboxed into a `tile`×`tile` cell (see [`sheet_size`]).
+pub fn contact_sheet(batches: &[Batch], frames_per_clip: usize, tile: u32) -> RgbImage {
+    let clips: usize = batches.iter().map(|b| b.shape[0]).sum();
+    let cols = frames_per_clip.max(1);
+    let (sw, sh) = sheet_size(clips, cols, tile);
+    let mut sheet = RgbImage::from_pixel(sw, sh, Rgb([32, 32, 32]));
+    let mut row = 0u32;
+    for batch in batches {
+        let [bs, _, t, h, w] = batch.shape;
+        for b in 0..bs {
+            let shown_frames = cols.min(t);
+            for col in 0..shown_frames {
+                let ti = if shown_frames == 1 {
+                    0
+                } else {
+                    col * (t - 1) / (shown_frames - 1)
+                };
+                let frame = batch_frame(batch, b, ti);
+                let s = tile as f64 / w.max(h) as f64;
+                let (fw, fh) = (
+                    ((w as f64 * s).round() as u32).max(1),
+                    ((h as f64 * s).round() as u32).max(1),
+                );
+                let small = imageops::resize(&frame, fw, fh, FilterType::Triangle);
+                let x = GAP + col as u32 * (tile + GAP) + (tile - fw) / 2;
+                let y = GAP + row * (tile + GAP) + (tile - fh) / 2;
+                imageops::replace(&mut sheet, &small, x as i64, y as i64);
+            }
+            row += 1;
+        }
+    }
+    sheet
+}
+
+impl fmt::Display for InspectReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        let (im, vi, fr) = self.kinds;
+        writeln!(
+            f,
+            "dataset: {} clip sources ({im} images, {vi} videos, {fr} frame folders), \
+             {} skipped, {} failed to load",
+            s.entries,
+            s.skipped.len(),
+            s.load_failures.len()
+        )?;
+        if let Some((lo, med, hi)) = self.frame_counts {
+            writeln!(
+                f,
+                "frames per video / frame folder: min {lo}, median {med}, max {hi}"
+            )?;
+        }
+        writeln!(
+            f,
+            "clips: {} frames (images: 1), batch size {}, {} batches per epoch",
+            self.num_frames, self.batch_size, s.epoch_len
+        )?;
+        writeln!(f, "buckets (crop WxH: clips):")?;
+        for ((name, n), (_, crop)) in s.per_bucket.iter().zip(&self.crops) {
+            writeln!(f, "  {name:>5} {:>4}x{:<4}: {n}", crop[0], crop[1])?;
+        }
+        if !s.skipped.is_empty() {
+            writeln!(f, "skipped files:")?;
+            for k in &s.skipped {
+                writeln!(f, "  {}: {}", k.path, k.reason)?;
+            }
+        }
+        if !s.load_failures.is_empty() {
+            writeln!(f, "failed to load (replaced by other clips):")?;
+            for k in &s.load_failures {
+                writeln!(f, "  {}: {}", k.path, k.reason)?;
+            }
+        }
+        writeln!(f, "batches drawn: {}", self.batches.len())?;
+        for (i, b) in self.batches.iter().enumerate() {
+            writeln!(
+                f,
+                "  #{i} bucket {} shape {:?}: {}",
+                b.bucket,
+                b.shape,
+                b.sources.join(", ")
+            )?;
+        }
+        if let Some((p, w, h)) = &self.sheet {
+            writeln!(f, "contact sheet: {} ({w}x{h})", p.display())?;
+        }
+        Ok(())
+    }
+}

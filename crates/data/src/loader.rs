@@ -1,0 +1,562 @@
+//! [`Loader`]: bucket-homogeneous batches of augmented clips, decoded by worker threads,
+//! handed back in order, resumable from a [`LoaderPosition`].
+//!
+//! Worker threads take batch jobs from a crossbeam channel and may finish out of order; the
+//! loader keeps up to `prefetch` jobs in flight and a reorder buffer, so the sequence of batches
+//! depends only on the configuration and the position (see [`crate::sampler`] and
+//! [`crate::rng`]), not on the number of workers or their timing.
+//!
+//! A clip that fails to load (corrupt or truncated file) is replaced by the next clip of the same
+//! group (deterministically), and the file is listed once in [`LoaderStats::load_failures`] with
+//! one warning line.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Result, anyhow, bail};
+use crossbeam_channel::{Receiver, Sender};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::augment::{AugmentParams, augment_clip};
+use crate::bucket::BucketTable;
+use crate::config::{DataConfig, Mode};
+use crate::image_io::decode_rgb8;
+use crate::index::{DatasetIndex, IndexEntry, MediaKind, Skipped, build_index};
+use crate::rng::{Stream, Tag};
+use crate::sampler::{PlannedBatch, Sampler};
+use crate::{list_image_files, shown};
+
+/// One batch: `data` is `[B, 3, T, H, W]` row-major in `[-1, 1]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// `B * 3 * T * H * W` values.
+    pub data: Vec<f32>,
+    /// `[B, 3, T, H, W]`.
+    pub shape: [usize; 5],
+    /// Bucket name, e.g. `"16:9"`.
+    pub bucket: String,
+    /// `path:start_frame` of each clip (for logs).
+    pub sources: Vec<String>,
+}
+
+/// Where the loader is: the position of the NEXT batch. Save it with a checkpoint and pass it
+/// to [`Loader::seek`] to continue the same sequence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoaderPosition {
+    /// Epoch.
+    pub epoch: u64,
+    /// Batch within the epoch.
+    pub batch: u64,
+    /// The seed the sequence belongs to (checked by `seek`).
+    pub seed: u64,
+}
+
+/// Counts and problems.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LoaderStats {
+    /// Indexed clip sources.
+    pub entries: usize,
+    /// Items per bucket name (after repeats), in table order.
+    pub per_bucket: Vec<(String, usize)>,
+    /// Batches per epoch (train) or in the pass (eval).
+    pub epoch_len: usize,
+    /// Files left out at index / planning time, with reasons.
+    pub skipped: Vec<Skipped>,
+    /// Files that failed while loading clips (each once), with reasons.
+    pub load_failures: Vec<Skipped>,
+    /// Clips replaced because their file failed to load.
+    pub replaced: usize,
+    /// Batches handed out.
+    pub batches: usize,
+    /// Planned batches passed over because no clip of their group could be loaded.
+    pub dropped_batches: usize,
+    /// Paths probed while indexing (not from the cache).
+    pub probed: usize,
+}
+
+#[derive(Default)]
+struct Failures {
+    bad: HashSet<usize>,
+    list: Vec<Skipped>,
+    replaced: usize,
+}
+
+/// Everything a worker needs, shared read-only (plus the failure record).
+struct Shared {
+    index: DatasetIndex,
+    sampler: Sampler,
+    table: BucketTable,
+    cfg: DataConfig,
+    mode: Mode,
+    failures: Mutex<Failures>,
+}
+
+struct Job {
+    generation: u64,
+    seq: u64,
+    epoch: u64,
+    batch: u64,
+    plan: PlannedBatch,
+}
+
+type JobResult = (u64, u64, Result<Option<Batch>>);
+
+struct Pool {
+    jobs: Option<Sender<Job>>,
+    results: Receiver<JobResult>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// The data loader (see the module docs).
+pub struct Loader {
+    shared: Arc<Shared>,
+    /// Global index of the next batch (`epoch * epoch_len + batch`).
+    next: u64,
+    /// Global index of the next job to issue.
+    issued: u64,
+    generation: u64,
+    ready: BTreeMap<u64, Result<Option<Batch>>>,
+    plan: Option<(u64, Arc<Vec<PlannedBatch>>)>,
+    pool: Option<Pool>,
+    handed: usize,
+    dropped: usize,
+}
+
+/// Reads the raw frames of one clip: `count` frames from `start` (absolute) every `stride`.
+pub fn read_clip(
+    entry: &IndexEntry,
+    start: usize,
+    count: usize,
+    stride: usize,
+) -> Result<Vec<RgbImage>> {
+    let path = &entry.path;
+    let span = (count - 1) * stride + 1;
+    let frames = match entry.info.kind {
+        MediaKind::Image => vec![decode_rgb8(path)?],
+        MediaKind::Frames => {
+            let files = list_image_files(path)?;
+            if start + span > files.len() {
+                bail!(
+                    "{}: has {} frames, asked for {}..{}",
+                    shown(path),
+                    files.len(),
+                    start,
+                    start + span
+                );
+            }
+            let mut v = Vec::with_capacity(count);
+            for f in files[start..start + span].iter().step_by(stride) {
+                v.push(decode_rgb8(f)?);
+            }
+            v
+        }
+        MediaKind::Video => {
+            #[cfg(feature = "video")]
+            {
+                let (all, _) = crate::video_io::read_video_rgb(path, start, Some(span))?;
+                all.into_iter().step_by(stride).collect()
+            }
+            #[cfg(not(feature = "video"))]
+            bail!(
+                "{}: video files need the `video` cargo feature of cosmotok-data",
+                shown(path)
+            )
+        }
+    };
+    if let Some(f) = frames
+        .iter()
+        .find(|f| f.dimensions() != frames[0].dimensions())
+    {
+        bail!(
+            "{}: frames differ in size ({}x{} vs {}x{})",
+            shown(path),
+            f.width(),
+            f.height(),
+            frames[0].width(),
+            frames[0].height()
+        );
+    }
+    if frames.len() != count {
+        bail!(
+            "{}: read {} frames, expected {count}",
+            shown(path),
+            frames.len()
+        );
+    }
+    Ok(frames)
+}
+
+impl Shared {
+    /// Loads batch `batch` of epoch `epoch` following `plan`; `None` when no clip of the
+    /// batch's group can be loaded (the loader then moves on to the next batch).
+    fn load(&self, epoch: u64, batch: u64, plan: &PlannedBatch) -> Result<Option<Batch>> {
+        let group = &self.sampler.groups[plan.group];
+        let bucket = &self.table.buckets[group.bucket];
+        let [cw, ch] = [bucket.crop[0] as usize, bucket.crop[1] as usize];
+        let t = group.frames;
+        let per = 3 * t * ch * cw;
+        let b = plan.slots.len();
+        let mut data = vec![0f32; b * per];
+        let mut sources = Vec::with_capacity(b);
+        let n = group.items.len();
+        for (slot, &pos) in plan.slots.iter().enumerate() {
+            let mut done = false;
+            for attempt in 0..n {
+                let item_ix = group.items[(pos + attempt) % n];
+                let item = &self.sampler.items[item_ix];
+                if self.failures.lock().unwrap().bad.contains(&item.entry) {
+                    continue;
+                }
+                let entry = &self.index.entries[item.entry];
+                let mut rng = Stream::new(self.cfg.seed, Tag::Sample, epoch, batch, slot as u64);
+                let room = entry.frames - item.span();
+                let (offset, params) = match self.mode {
+                    Mode::Eval => (room / 2, AugmentParams::CENTER),
+                    Mode::Train => {
+                        let offset = rng.below(room + 1);
+                        let params = AugmentParams {
+                            crop_only: rng.chance(self.cfg.crop_only_prob),
+                            offset: (rng.unit(), rng.unit()),
+                            flip: self.cfg.hflip && rng.chance(0.5),
+                            reverse: self.cfg.random_reverse && t > 1 && rng.chance(0.5),
+                        };
+                        (offset, params)
+                    }
+                };
+                let start = entry.first + offset;
+                match read_clip(entry, start, item.frames, item.stride) {
+                    Ok(frames) => {
+                        augment_clip(
+                            &frames,
+                            bucket,
+                            &params,
+                            &mut data[slot * per..(slot + 1) * per],
+                        );
+                        sources.push(format!("{}:{start}", entry.path.display()));
+                        done = true;
+                        break;
+                    }
+                    Err(e) => {
+                        let mut f = self.failures.lock().unwrap();
+                        f.replaced += 1;
+                        if f.bad.insert(item.entry) {
+                            tracing::warn!("skipped {}: {e:#}", entry.path.display());
+                            f.list.push(Skipped {
+                                path: entry.path.display().to_string(),
+                                reason: format!("{e:#}"),
+                            });
+                        }
+                    }
+                }
+            }
+            if !done {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Batch {
+            data,
+            shape: [b, 3, t, ch, cw],
+            bucket: bucket.name.clone(),
+            sources,
+        }))
+    }
+}
+
+fn worker(shared: Arc<Shared>, jobs: Receiver<Job>, results: Sender<JobResult>) {
+    while let Ok(job) = jobs.recv() {
+        // A panic becomes an error for that batch instead of a loader waiting forever.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shared.load(job.epoch, job.batch, &job.plan)
+        }))
+        .unwrap_or_else(|_| {
+            Err(anyhow!(
+                "data worker panicked on epoch {} batch {}",
+                job.epoch,
+                job.batch
+            ))
+        });
+        if results.send((job.generation, job.seq, r)).is_err() {
+            break;
+        }
+    }
+}
+
+impl Loader {
+    /// Indexes the sources (using the index cache when configured) and starts the workers.
+    /// A wrong path or an empty dataset is an error; unreadable files are skipped and listed in
+    /// [`Loader::stats`].
+    pub fn new(cfg: &DataConfig, mode: Mode) -> Result<Loader> {
+        cfg.validate_basic()?;
+        let table = BucketTable::from_config(cfg)?;
+        let index = build_index(
+            cfg.sources_for(mode),
+            cfg.index_cache.as_deref(),
+            cfg.workers.max(1),
+        )?;
+        let sampler = Sampler::new(cfg, &table, &index, mode)?;
+        let shared = Arc::new(Shared {
+            index,
+            sampler,
+            table,
+            cfg: cfg.clone(),
+            mode,
+            failures: Mutex::new(Failures::default()),
+        });
+        let pool = (cfg.workers > 0).then(|| {
+            let (jtx, jrx) = crossbeam_channel::unbounded::<Job>();
+            let (rtx, rrx) = crossbeam_channel::unbounded::<JobResult>();
+            let threads = (0..cfg.workers)
+                .map(|i| {
+                    let (s, j, r) = (shared.clone(), jrx.clone(), rtx.clone());
+                    std::thread::Builder::new()
+                        .name(format!("cosmotok-data-{i}"))
+                        .spawn(move || worker(s, j, r))
+                        .expect("spawn data worker")
+                })
+                .collect();
+            Pool {
+                jobs: Some(jtx),
+                results: rrx,
+                threads,
+            }
+        });
+        Ok(Loader {
+            shared,
+            next: 0,
+            issued: 0,
+            generation: 0,
+            ready: BTreeMap::new(),
+            plan: None,
+            pool,
+            handed: 0,
+            dropped: 0,
+        })
+    }
+
+    /// The whole evaluation pass of `cfg`; same as [`eval_batches`].
+    pub fn eval_batches(cfg: &DataConfig) -> Result<Vec<Batch>> {
+        eval_batches(cfg)
+    }
+
+    /// Batches per epoch (train) or in the whole pass (eval).
+    pub fn epoch_len(&self) -> usize {
+        self.shared.sampler.epoch_len()
+    }
+
+    /// The bucket table in use.
+    pub fn buckets(&self) -> &BucketTable {
+        &self.shared.table
+    }
+
+    /// The dataset index.
+    pub fn index(&self) -> &DatasetIndex {
+        &self.shared.index
+    }
+
+    fn total(&self) -> Option<u64> {
+        (self.shared.mode == Mode::Eval).then_some(self.epoch_len() as u64)
+    }
+
+    fn split(&self, g: u64) -> (u64, u64) {
+        let len = self.epoch_len() as u64;
+        (g / len, g % len)
+    }
+
+    fn job(&mut self, g: u64) -> Job {
+        let (epoch, batch) = self.split(g);
+        let plan = match &self.plan {
+            Some((e, p)) if *e == epoch => p.clone(),
+            _ => {
+                let p = Arc::new(self.shared.sampler.plan(epoch));
+                self.plan = Some((epoch, p.clone()));
+                p
+            }
+        };
+        Job {
+            generation: self.generation,
+            seq: g,
+            epoch,
+            batch,
+            plan: plan[batch as usize].clone(),
+        }
+    }
+
+    /// The next batch; `None` at the end of an eval pass (never in training). Planned batches
+    /// of a group whose clips all fail to load are passed over (counted in
+    /// [`LoaderStats::dropped_batches`]).
+    pub fn try_next(&mut self) -> Result<Option<Batch>> {
+        let mut dead = 0;
+        loop {
+            if self.total().is_some_and(|t| self.next >= t) {
+                return Ok(None);
+            }
+            match self.fetch()? {
+                Some(b) => {
+                    self.next += 1;
+                    self.handed += 1;
+                    return Ok(Some(b));
+                }
+                None => {
+                    self.next += 1;
+                    self.dropped += 1;
+                    dead += 1;
+                    if dead > self.epoch_len() {
+                        bail!("no clip of the dataset can be loaded (see the skipped files)");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads (or waits for) batch `self.next`.
+    fn fetch(&mut self) -> Result<Option<Batch>> {
+        let g = self.next;
+        let batch = if self.pool.is_none() {
+            let job = self.job(g);
+            self.shared.load(job.epoch, job.batch, &job.plan)?
+        } else {
+            let prefetch = self.shared.cfg.prefetch.max(1) as u64;
+            let limit = (g + prefetch).min(self.total().unwrap_or(u64::MAX));
+            while self.issued < limit {
+                let job = self.job(self.issued);
+                let pool = self.pool.as_ref().expect("pool");
+                pool.jobs
+                    .as_ref()
+                    .expect("jobs channel")
+                    .send(job)
+                    .map_err(|_| anyhow!("data workers stopped"))?;
+                self.issued += 1;
+            }
+            loop {
+                if let Some(r) = self.ready.remove(&g) {
+                    break r?;
+                }
+                let pool = self.pool.as_ref().expect("pool");
+                let (generation, seq, r) = pool
+                    .results
+                    .recv()
+                    .map_err(|_| anyhow!("data workers stopped"))?;
+                if generation == self.generation {
+                    self.ready.insert(seq, r);
+                }
+            }
+        };
+        Ok(batch)
+    }
+
+    /// The next batch; in eval mode, an error after the last one (use [`Loader::try_next`] there).
+    pub fn next_batch(&mut self) -> Result<Batch> {
+        self.try_next()?
+            .ok_or_else(|| anyhow!("the evaluation pass is over ({} batches)", self.epoch_len()))
+    }
+
+    /// Position of the next batch.
+    pub fn position(&self) -> LoaderPosition {
+        let (epoch, batch) = self.split(self.next);
+        LoaderPosition {
+            epoch,
+            batch,
+            seed: self.shared.cfg.seed,
+        }
+    }
+
+    /// Continues from `pos` (a position saved by [`Loader::position`] under the same
+    /// configuration); batches already prefetched are dropped.
+    pub fn seek(&mut self, pos: &LoaderPosition) -> Result<()> {
+        if pos.seed != self.shared.cfg.seed {
+            bail!(
+                "loader position was saved with seed {} but data.seed is {}",
+                pos.seed,
+                self.shared.cfg.seed
+            );
+        }
+        let len = self.epoch_len() as u64;
+        if pos.batch >= len {
+            bail!(
+                "loader position batch {} is past the epoch length {len} (has the dataset \
+                 changed since it was saved?)",
+                pos.batch
+            );
+        }
+        self.generation += 1;
+        self.ready.clear();
+        self.next = pos.epoch * len + pos.batch;
+        self.issued = self.next;
+        Ok(())
+    }
+
+    /// Counts, skipped files and load failures so far.
+    pub fn stats(&self) -> LoaderStats {
+        let s = &self.shared;
+        let f = s.failures.lock().unwrap();
+        let mut skipped = s.index.skipped.clone();
+        skipped.extend(s.sampler.too_short.iter().cloned());
+        let per_bucket = s
+            .table
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(bi, b)| {
+                let n = s.sampler.items.iter().filter(|i| i.bucket == bi).count();
+                (b.name.clone(), n)
+            })
+            .collect();
+        LoaderStats {
+            entries: s.index.entries.len(),
+            per_bucket,
+            epoch_len: self.epoch_len(),
+            skipped,
+            load_failures: f.list.clone(),
+            replaced: f.replaced,
+            batches: self.handed,
+            dropped_batches: self.dropped,
+            probed: s.index.probed,
+        }
+    }
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("mode", &self.shared.mode)
+            .field("position", &self.position())
+            .field("epoch_len", &self.epoch_len())
+            .field("workers", &self.shared.cfg.workers)
+            .finish()
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        if let Some(mut pool) = self.pool.take() {
+            pool.jobs = None; // closes the channel; workers exit after their current job
+            while pool.results.try_recv().is_ok() {}
+            for t in pool.threads.drain(..) {
+                // Drain results so no worker blocks on a full channel (the channel is unbounded,
+                // so this is only belt and braces).
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// The whole evaluation pass of `cfg` (one centred clip per file, centre crop, no flip or
+/// reversal), in order.
+pub fn eval_batches(cfg: &DataConfig) -> Result<Vec<Batch>> {
+    let mut loader = Loader::new(cfg, Mode::Eval)?;
+    let mut out = Vec::new();
+    while let Some(b) = loader.try_next()? {
+        out.push(b);
+    }
+    Ok(out)
+}
+
+/// Convenience: a config with one `auto` source at `path`.
+pub fn config_for_path(path: &Path) -> DataConfig {
+    DataConfig {
+        sources: vec![crate::config::SourceConfig::auto(path)],
+        ..DataConfig::default()
+    }
+}
