@@ -116,6 +116,8 @@ seed = 3
 /// The whole training config: CV8x8x8 structure at `--channels`, L1 + 0.1 × perceptual,
 /// AdamW (lr 1e-4, betas (0.5, 0.999), wd 0.01, no warm-up), clipping 1.0, EMA 0.9999.
 fn train_config(a: &Args, out: &std::path::Path) -> Result<cosmotok_train::TrainConfig> {
+    // `{:?}` keeps the decimal point (TOML `0.0`, not the integer `0`).
+    let perc = format!("{:?}", a.perceptual);
     let text = format!(
         r#"
 [run]
@@ -152,7 +154,6 @@ grids = 0
 "#,
         out = out.display(),
         channels = a.channels,
-        perc = format!("{:?}", a.perceptual),
         vgg = a.vgg.display()
     );
     let mut table: toml::Table = toml::from_str(&text)?;
