@@ -12,7 +12,8 @@
 # The Rust example is built with the workspace's dev profile (dependencies — burn's kernels —
 # at opt-level 3, workspace crates at 1; see Cargo.toml). A release build of burn takes ~16 min
 # on the 2-core development machine. Set PROFILE=release to use `cargo --release` anyway.
-# PyTorch runs with torch.set_num_threads(2) (THREADS to change); Flex uses all cores.
+# PyTorch runs with torch.set_num_threads(2) (THREADS to change; on a loaded machine THREADS=1
+# gives much steadier PyTorch times, see BENCHMARKS.md); Flex uses its default pool (all cores).
 # Needs python3 with torch, torchvision, diffusers, safetensors, numpy and pillow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
