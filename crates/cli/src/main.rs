@@ -2,6 +2,7 @@
 
 mod codec;
 mod config_arg;
+mod convert_cmd;
 mod inspect;
 mod tensor_io;
 mod train_cmd;
@@ -43,6 +44,9 @@ enum Command {
     Eval(train_cmd::EvalArgs),
     /// Export a checkpoint as safetensors with official keys (+ encoder/decoder parts).
     Export(train_cmd::ExportArgs),
+    /// Convert released TorchScript (.jit) or torch.save (.pt) weights to safetensors,
+    /// without running pickle code.
+    Convert(convert_cmd::ConvertArgs),
 }
 
 fn main() {
@@ -64,6 +68,7 @@ fn main() {
         Command::Finetune(a) => train_cmd::finetune(a),
         Command::Eval(a) => train_cmd::eval(a),
         Command::Export(a) => train_cmd::export(a),
+        Command::Convert(a) => convert_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

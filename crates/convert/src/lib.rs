@@ -41,18 +41,32 @@ impl JitTensor {
     /// rounds to nearest); integer and bool tensors are returned unchanged.
     pub fn to_f32(&self) -> JitTensor {
         let data: Vec<u8> = match self.dtype {
-            Dtype::F32 | Dtype::I64 | Dtype::I32 | Dtype::I16 | Dtype::I8 | Dtype::U8 | Dtype::Bool => {
+            Dtype::F32
+            | Dtype::I64
+            | Dtype::I32
+            | Dtype::I16
+            | Dtype::I8
+            | Dtype::U8
+            | Dtype::Bool => {
                 return self.clone();
             }
             Dtype::BF16 => self
                 .data
                 .chunks_exact(2)
-                .flat_map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32().to_le_bytes())
+                .flat_map(|c| {
+                    half::bf16::from_le_bytes([c[0], c[1]])
+                        .to_f32()
+                        .to_le_bytes()
+                })
                 .collect(),
             Dtype::F16 => self
                 .data
                 .chunks_exact(2)
-                .flat_map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32().to_le_bytes())
+                .flat_map(|c| {
+                    half::f16::from_le_bytes([c[0], c[1]])
+                        .to_f32()
+                        .to_le_bytes()
+                })
                 .collect(),
             Dtype::F64 => self
                 .data
@@ -156,9 +170,7 @@ pub fn convert_many(
     std::fs::rename(&tmp, out).map_err(|e| write_err(e.to_string()))?;
     for t in &tensors {
         *summary.dtypes.entry(t.dtype).or_default() += 1;
-        summary
-            .keys
-            .push((t.key.clone(), t.dtype, t.shape.clone()));
+        summary.keys.push((t.key.clone(), t.dtype, t.shape.clone()));
     }
     Ok(summary)
 }

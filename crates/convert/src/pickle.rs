@@ -470,7 +470,10 @@ impl<'a> Machine<'a> {
                     self.memo_put(i)?;
                 }
                 b'p' => {
-                    let i = self.line()?.parse().map_err(|_| self.malformed("bad PUT"))?;
+                    let i = self
+                        .line()?
+                        .parse()
+                        .map_err(|_| self.malformed("bad PUT"))?;
                     self.memo_put(i)?;
                 }
                 b'h' => {
@@ -484,7 +487,10 @@ impl<'a> Machine<'a> {
                     self.push(v)?;
                 }
                 b'g' => {
-                    let i = self.line()?.parse().map_err(|_| self.malformed("bad GET"))?;
+                    let i = self
+                        .line()?
+                        .parse()
+                        .map_err(|_| self.malformed("bad GET"))?;
                     let v = self.memo_get(i)?;
                     self.push(v)?;
                 }
@@ -508,7 +514,9 @@ impl<'a> Machine<'a> {
                 }
                 0x85..=0x87 => {
                     let n = usize::from(op - 0x84);
-                    if self.stack.len() < n || self.marks.last().is_some_and(|&m| m + n > self.stack.len()) {
+                    if self.stack.len() < n
+                        || self.marks.last().is_some_and(|&m| m + n > self.stack.len())
+                    {
                         return Err(self.malformed(format!("TUPLE{n} without {n} items")));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);

@@ -83,7 +83,10 @@ impl Archive {
         let name = format!("{}{rel}", self.prefix);
         let mut buf = Vec::new();
         let result = match self.zip.by_name(&name) {
-            Ok(mut f) => f.read_to_end(&mut buf).map(|_| ()).map_err(|e| e.to_string()),
+            Ok(mut f) => f
+                .read_to_end(&mut buf)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
             Err(e) => Err(e.to_string()),
         };
@@ -350,7 +353,9 @@ fn materialise(ar: &mut Archive, key: String, t: &TensorRef) -> Result<JitTensor
         .shape
         .iter()
         .zip(&t.stride)
-        .try_fold(t.offset, |a, (&d, &s)| a.checked_add((d - 1).checked_mul(s)?))
+        .try_fold(t.offset, |a, (&d, &s)| {
+            a.checked_add((d - 1).checked_mul(s)?)
+        })
         .ok_or_else(|| bad("offset/stride overflow".into()))?;
     if last >= t.storage.numel {
         return Err(bad(format!(

@@ -34,7 +34,12 @@ fn check_against_manifest(name: &str) -> Vec<cosmotok_convert::JitTensor> {
     let want_keys: Vec<&str> = want.iter().map(|w| w["key"].as_str().unwrap()).collect();
     assert_eq!(got_keys, want_keys, "{name}: keys / order");
     for (t, w) in got.iter().zip(&want) {
-        assert_eq!(t.dtype.name(), w["dtype"].as_str().unwrap(), "{name}: {}", t.key);
+        assert_eq!(
+            t.dtype.name(),
+            w["dtype"].as_str().unwrap(),
+            "{name}: {}",
+            t.key
+        );
         let shape: Vec<usize> = w["shape"]
             .as_array()
             .unwrap()
@@ -49,7 +54,12 @@ fn check_against_manifest(name: &str) -> Vec<cosmotok_convert::JitTensor> {
             t.key
         );
         let sha = format!("{:x}", Sha256::digest(&t.data));
-        assert_eq!(sha, w["sha256"].as_str().unwrap(), "{name}: {} bytes", t.key);
+        assert_eq!(
+            sha,
+            w["sha256"].as_str().unwrap(),
+            "{name}: {} bytes",
+            t.key
+        );
     }
     got
 }
@@ -144,7 +154,10 @@ fn missing_data_pkl_is_reported() {
     let e = read_jit(&fixture("missing_data_pkl.jit")).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, ConvertError::NoDataPkl { .. }), "{msg}");
-    assert!(msg.contains("missing_data_pkl.jit") && msg.contains("data.pkl"), "{msg}");
+    assert!(
+        msg.contains("missing_data_pkl.jit") && msg.contains("data.pkl"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -132,7 +132,14 @@ fn autoencoder_bf16_jit_reproduces_outputs_within_bf16_tolerance() {
     assert_eq!(summary.keys.len(), 327);
     let (latent, recon, report) = run(&out);
     assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
-    assert!(report.dtypes.iter().any(|d| d.contains("BF16") || d.contains("bf16")), "{:?}", report.dtypes);
+    assert!(
+        report
+            .dtypes
+            .iter()
+            .any(|d| d.contains("BF16") || d.contains("bf16")),
+        "{:?}",
+        report.dtypes
+    );
     let (el, rl) = errors(&latent, &reference("ref.latent"));
     let (er, rr) = errors(&recon, &reference("ref.reconstruction"));
     eprintln!(
