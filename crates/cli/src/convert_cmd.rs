@@ -34,7 +34,7 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| args.inputs[0].with_extension("safetensors"));
-    if args.inputs.iter().any(|i| *i == out) {
+    if args.inputs.contains(&out) {
         bail!("the output `{}` would overwrite an input", out.display());
     }
     let summary = cosmotok_convert::convert_many(&args.inputs, &out, !args.f32)?;

@@ -169,16 +169,16 @@ fn parse_classes(module: &str, text: &str, out: &mut HashMap<String, ClassInfo>)
 /// Reads every tensor of `state_dict()` from a TorchScript or `torch.save` zip archive.
 pub fn read_archive(path: &Path) -> Result<Vec<JitTensor>, ConvertError> {
     let mut ar = Archive::open(path)?;
-    if let Some(order) = ar.read("byteorder")? {
-        if order.trim_ascii() != b"little" {
-            return Err(ConvertError::Layout {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "byte order `{}` (only little-endian archives are supported)",
-                    String::from_utf8_lossy(&order).trim()
-                ),
-            });
-        }
+    if let Some(order) = ar.read("byteorder")?
+        && order.trim_ascii() != b"little"
+    {
+        return Err(ConvertError::Layout {
+            path: path.to_path_buf(),
+            reason: format!(
+                "byte order `{}` (only little-endian archives are supported)",
+                String::from_utf8_lossy(&order).trim()
+            ),
+        });
     }
     let entry = format!("{}data.pkl", ar.prefix);
     let pkl = ar.read("data.pkl")?.expect("found when opening");
