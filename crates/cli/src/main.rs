@@ -2,6 +2,7 @@
 
 mod codec;
 mod config_arg;
+mod convert_cmd;
 mod data_cmd;
 mod inspect;
 mod tensor_io;
@@ -46,6 +47,9 @@ enum Command {
     Export(train_cmd::ExportArgs),
     /// Dataset tools (`data inspect <path|config>`).
     Data(data_cmd::DataArgs),
+    /// Convert released TorchScript (.jit) or torch.save (.pt) weights to safetensors,
+    /// without running pickle code.
+    Convert(convert_cmd::ConvertArgs),
 }
 
 fn main() {
@@ -68,6 +72,7 @@ fn main() {
         Command::Eval(a) => train_cmd::eval(a),
         Command::Export(a) => train_cmd::export(a),
         Command::Data(a) => data_cmd::run(a),
+        Command::Convert(a) => convert_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
