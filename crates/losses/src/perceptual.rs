@@ -25,16 +25,12 @@ pub struct FeaturePair {
 }
 
 impl FeaturePair {
-    /// Runs the VGG once on x and x̂ stacked along the batch ([2·B·T, 3, H, W]).
+    /// Runs the VGG on x ([B·T, 3, H, W], detached: the target needs no gradient, so its
+    /// half of the VGG backward pass is never built) and on x̂.
     pub fn compute(vgg: &Vgg16, x: Tensor<5>, xhat: Tensor<5>) -> Self {
         let [b, _, t, _, _] = x.dims();
-        let n = b * t;
-        let both = Tensor::cat(vec![frames_to_batch(x), frames_to_batch(xhat)], 0);
-        let feats = vgg.features(both);
-        let (fx, fy) = feats
-            .into_iter()
-            .map(|f| (f.clone().narrow(0, 0, n), f.narrow(0, n, n)))
-            .unzip();
+        let fx = vgg.features(frames_to_batch(x.detach()));
+        let fy = vgg.features(frames_to_batch(xhat));
         Self {
             x: fx,
             xhat: fy,

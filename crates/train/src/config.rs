@@ -361,12 +361,10 @@ impl TrainConfig {
                 );
             }
         }
-        self.data
-            .validate(
-                self.model.temporal_compression,
-                self.model.spatial_compression,
-            )
-?;
+        self.data.validate(
+            self.model.temporal_compression,
+            self.model.spatial_compression,
+        )?;
         Ok(())
     }
 
