@@ -1,48 +1,12 @@
 //! The `cosmotok` binary end to end: inspect every fixture, reconstruct tensors against the
 //! official outputs, encode → decode equals reconstruct, real images and videos.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+
+use common::*;
+
 
 use safetensors::SafeTensors;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn fx(rel: &str) -> String {
-    root()
-        .join("tests/fixtures")
-        .join(rel)
-        .display()
-        .to_string()
-}
-
-fn media(rel: &str) -> String {
-    root().join("assets/media").join(rel).display().to_string()
-}
-
-fn tmp(name: &str) -> String {
-    let d = std::env::temp_dir().join(format!("cosmotok-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name).display().to_string()
-}
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cosmotok"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-fn ok(args: &[&str]) -> String {
-    let (success, text) = run(args);
-    assert!(success, "cosmotok {args:?} failed:\n{text}");
-    text
-}
 
 fn f32s(path: &str, name: &str) -> (Vec<f32>, Vec<usize>) {
     let bytes = std::fs::read(path).unwrap();

@@ -2,34 +2,12 @@
 //! recognised as a CV8x8x8-structure model and reconstructs through `cosmotok reconstruct`;
 //! encoder.jit + decoder.jit merge; `--f32` casts; hostile pickles are refused.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+
+use common::*;
+
 
 use safetensors::SafeTensors;
-
-fn fx(rel: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(rel)
-        .display()
-        .to_string()
-}
-
-fn tmp(name: &str) -> String {
-    let d = std::env::temp_dir().join(format!("cosmotok-convert-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name).display().to_string()
-}
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cosmotok"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
 
 fn dtypes(path: &str) -> std::collections::BTreeMap<String, usize> {
     let bytes = std::fs::read(path).unwrap();

@@ -1,32 +1,14 @@
 //! `cosmotok data inspect` on the bundled media: the report and the contact sheet.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::*;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cosmotok-data-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
-}
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cosmotok"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
 
 #[test]
 fn data_inspect_reports_and_writes_a_contact_sheet() {
     let media = root().join("assets/media");
-    let sheet = tmp("sheet.png");
+    let sheet = tmp_path("sheet.png");
     let (ok, text) = run(&[
         "data",
         "inspect",
@@ -73,7 +55,7 @@ fn data_inspect_reports_and_writes_a_contact_sheet() {
 
 #[test]
 fn data_inspect_reads_a_toml_config_and_reports_bad_paths() {
-    let cfg = tmp("train.toml");
+    let cfg = tmp_path("train.toml");
     let images = root().join("assets/media/images");
     std::fs::write(
         &cfg,
@@ -84,7 +66,7 @@ fn data_inspect_reads_a_toml_config_and_reports_bad_paths() {
         ),
     )
     .unwrap();
-    let sheet = tmp("sheet2.png");
+    let sheet = tmp_path("sheet2.png");
     let (ok, text) = run(&[
         "data",
         "inspect",

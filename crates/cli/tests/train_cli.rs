@@ -1,35 +1,17 @@
 //! `cosmotok train | eval | export | finetune` end to end on the bundled real media with a tiny
 //! model (the CV8x8x8 structure at 8 channels).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::*;
+
+use std::path::{Path, PathBuf};
 
 fn scratch(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cosmotok"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-fn ok(args: &[&str]) -> String {
-    let (success, text) = run(args);
-    assert!(success, "cosmotok {args:?} failed:\n{text}");
-    text
 }
 
 /// A tiny recipe: 8-channel CV8x8x8, 9-frame 48×48 clips of the bundled frame folder.

@@ -294,15 +294,20 @@ pub fn load(
     Ok((model, report))
 }
 
+/// A store reading official PyTorch key names into the tokenizer: norm weight/bias → gamma/beta,
+/// any float dtype cast to f32, enum variants (Image/Video) left out of the paths.
+fn official_keys(store: SafetensorsStore) -> SafetensorsStore {
+    store
+        .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
+        .skip_enum_variants(true)
+        .allow_partial(true)
+        .validate(true)
+}
+
 /// Loads the file's tensors into an existing tokenizer of the right architecture.
 pub fn load_into(model: &mut Tokenizer, header: &Header) -> Result<LoadReport, WeightsError> {
     let path = header.path.clone();
-    let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
-    let mut store = SafetensorsStore::from_file(&path)
-        .with_from_adapter(adapter)
-        .skip_enum_variants(true)
-        .allow_partial(true)
-        .validate(true);
+    let mut store = official_keys(SafetensorsStore::from_file(&path));
     let result = model
         .load_from(&mut store)
         .map_err(|e| WeightsError::Format {
@@ -426,12 +431,7 @@ pub fn load_matching(model: &mut Tokenizer, path: &Path) -> Result<MatchReport, 
         })
         .collect::<Result<_, _>>()?;
     let bytes = safetensors::tensor::serialize(views, None).map_err(|e| fmt(e.to_string()))?;
-    let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
-    let mut store = SafetensorsStore::from_bytes(Some(bytes))
-        .with_from_adapter(adapter)
-        .skip_enum_variants(true)
-        .allow_partial(true)
-        .validate(true);
+    let mut store = official_keys(SafetensorsStore::from_bytes(Some(bytes)));
     let result = model
         .load_from(&mut store)
         .map_err(|e| fmt(e.to_string()))?;

@@ -1,5 +1,5 @@
 //! The README's main job, shortened: the quickstart recipe trains on the bundled real videos
-//! and photos and its held-out clip (a robot-arm frame folder it never trains on) reconstructs
+//! and photos and its held-out clip (a frame folder of a scene it never trains on) reconstructs
 //! clearly better than with the untrained model.
 
 #![cfg(feature = "video")]
@@ -49,8 +49,8 @@ fn quickstart_improves_held_out_psnr() {
     );
     assert_eq!(summary.steps, 80);
     assert!(
-        after.psnr > before.psnr + 4.0,
-        "held-out PSNR {:.2} → {:.2} dB: expected a gain of more than 4 dB",
+        after.psnr > before.psnr + 2.5,
+        "held-out PSNR {:.2} → {:.2} dB: expected a gain of more than 2.5 dB",
         before.psnr,
         after.psnr
     );
