@@ -1,7 +1,7 @@
 //! `cosmotok train | finetune | eval | export`: the training workflow on top of
 //! cosmotok-train.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -152,14 +152,14 @@ pub fn finetune(args: &FinetuneArgs) -> Result<()> {
     )
 }
 
-fn source(path: &PathBuf, no_ema: bool) -> Source {
+fn source(path: &Path, no_ema: bool) -> Source {
     if path.is_dir() {
         Source::Checkpoint {
-            dir: path.clone(),
+            dir: path.to_path_buf(),
             ema: !no_ema,
         }
     } else {
-        Source::Safetensors(path.clone())
+        Source::Safetensors(path.to_path_buf())
     }
 }
 

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 
-
 use safetensors::SafeTensors;
 
 fn f32s(path: &str, name: &str) -> (Vec<f32>, Vec<usize>) {

@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 
-
 use safetensors::SafeTensors;
 
 fn dtypes(path: &str) -> std::collections::BTreeMap<String, usize> {

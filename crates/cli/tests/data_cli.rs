@@ -4,7 +4,6 @@ mod common;
 
 use common::*;
 
-
 #[test]
 fn data_inspect_reports_and_writes_a_contact_sheet() {
     let media = root().join("assets/media");

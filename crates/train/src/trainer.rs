@@ -610,7 +610,7 @@ impl Trainer {
         self.state.rollbacks = keep.rollbacks + 1;
         self.state.skipped_steps = keep.skipped_steps;
         self.state.bad_in_row = 0;
-        self.state.loader = keep.loader.clone();
+        self.state.loader = keep.loader;
         self.loader.seek(&keep.loader)?;
         tracing::error!(
             "ROLL-BACK: {} non-finite steps in a row; reloaded the checkpoint of step {step} and \

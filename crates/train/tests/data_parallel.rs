@@ -45,8 +45,8 @@ fn two_replicas_match_one_device_with_the_same_global_batch() {
     let wb = named_params(&two.model);
     let mut worst = 0f32;
     for (k, a) in &wa {
-        let a = a.to_vec::<f32>().unwrap();
-        let b = wb[k].to_vec::<f32>().unwrap();
+        let a = a.try_to_vec::<f32>().unwrap();
+        let b = wb[k].try_to_vec::<f32>().unwrap();
         for (x, y) in a.iter().zip(&b) {
             worst = worst.max((x - y).abs());
         }
