@@ -58,6 +58,10 @@ pub struct EvalArgs {
     /// Write a reconstruction grid PNG here.
     #[arg(long)]
     pub grid: Option<PathBuf>,
+    /// Write side-by-side mp4s (input | reconstruction) of the grid clips into this folder
+    /// (`video` feature).
+    #[arg(long)]
+    pub videos: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -179,6 +183,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             0
         },
         args.grid.as_deref(),
+        args.videos.as_deref(),
     )?;
     println!("{}", report.summary());
     println!("{}", serde_json::to_string(&report.fields())?);

@@ -40,6 +40,7 @@ gram_weight = 0.0
 [eval]
 every = 2
 grids = 1
+videos = true
 
 [data]
 sources = [{{ path = "assets/media/frames/episode_000" }}]
@@ -84,6 +85,13 @@ fn train_eval_export_round_trip() {
         assert!(v["lr"].as_f64().unwrap() > 0.0);
     }
     assert!(run.join("grids/step_00000004.png").is_file());
+    #[cfg(feature = "video")]
+    {
+        // Side-by-side mp4: input | reconstruction, 9 frames of 2 × 48 pixels.
+        let clip = run.join("videos/step_00000004/clip_0.mp4");
+        let (frames, h, w, _) = cosmotok_data::probe_video(&clip).unwrap();
+        assert_eq!((frames, h, w), (9, 48, 96), "{}", clip.display());
+    }
     let grid = image::open(run.join("grids/step_00000004.png")).unwrap();
     assert!(grid.width() > 3 * 48 && grid.height() > 48);
 

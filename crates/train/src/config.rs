@@ -199,7 +199,8 @@ pub struct EvalConfig {
     pub max_clips: usize,
     /// Write a PNG grid (input | reconstruction | error) of this many clips per evaluation.
     pub grids: usize,
-    /// Also write side-by-side mp4s (needs the `video` feature).
+    /// Also write side-by-side mp4s (input | reconstruction) of the grid clips under
+    /// `<run>/videos/step_N/` (needs the `video` feature).
     pub videos: bool,
 }
 

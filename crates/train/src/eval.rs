@@ -52,7 +52,8 @@ impl EvalReport {
 }
 
 /// Reconstructs up to `max_clips` clips of `batches` and measures them; writes a grid of the
-/// first `grids` clips to `grid_path` when given.
+/// first `grids` clips to `grid_path` when given, and side-by-side mp4s (input | reconstruction)
+/// of the same clips into `video_dir` when given (needs the `video` feature).
 pub fn evaluate(
     model: &Tokenizer,
     batches: &[Batch],
@@ -60,6 +61,7 @@ pub fn evaluate(
     max_clips: usize,
     grids: usize,
     grid_path: Option<&Path>,
+    video_dir: Option<&Path>,
 ) -> Result<EvalReport> {
     let mut codes = model.fsq().map(|f| CodeStats::new(f.codebook_size()));
     let (mut n, mut sum_psnr, mut sum_ssim) = (0usize, 0.0, 0.0);
@@ -114,6 +116,11 @@ pub fn evaluate(
             .collect();
         grid::save(&rows, path)?;
     }
+    if let Some(dir) = video_dir {
+        for (i, (a, r, [t, h, w])) in kept.iter().enumerate() {
+            write_side_by_side(a, r, [*t, *h, *w], &dir.join(format!("clip_{i}.mp4")))?;
+        }
+    }
     Ok(EvalReport {
         clips: n,
         psnr: sum_psnr / n as f64,
@@ -121,4 +128,36 @@ pub fn evaluate(
         codebook_usage: codes.as_ref().map(|c| c.usage()),
         perplexity: codes.as_ref().map(|c| c.perplexity()),
     })
+}
+
+/// `[3, T, H, W]` input and reconstruction side by side (`[3, T, H, 2W]`) as an mp4.
+#[cfg(feature = "video")]
+pub fn write_side_by_side(a: &[f32], r: &[f32], [t, h, w]: [usize; 3], path: &Path) -> Result<()> {
+    let mut data = vec![0f32; 3 * t * h * 2 * w];
+    for ct in 0..3 * t {
+        for y in 0..h {
+            let src = (ct * h + y) * w;
+            let dst = (ct * h + y) * 2 * w;
+            data[dst..dst + w].copy_from_slice(&a[src..src + w]);
+            data[dst + w..dst + 2 * w].copy_from_slice(&r[src..src + w]);
+        }
+    }
+    let frames = cosmotok_data::Frames {
+        data,
+        frames: t,
+        height: h,
+        width: 2 * w,
+        fps: None,
+    };
+    cosmotok_data::ensure_parent_dir(path)?;
+    cosmotok_data::write_video(path, &frames, cosmotok_data::DEFAULT_FPS)
+}
+
+/// Without the `video` feature there is no mp4 writer.
+#[cfg(not(feature = "video"))]
+pub fn write_side_by_side(_: &[f32], _: &[f32], _: [usize; 3], path: &Path) -> Result<()> {
+    anyhow::bail!(
+        "cannot write `{}`: side-by-side videos need cosmotok built with the `video` feature",
+        path.display()
+    )
 }

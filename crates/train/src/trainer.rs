@@ -240,8 +240,15 @@ fn trainable_ids(model: &Tokenizer, mode: TrainMode) -> Vec<ParamId> {
 impl Trainer {
     /// Builds the run: model (fresh, fine-tuned from `[finetune] from`, or resumed), optimizer,
     /// EMA, data and losses.
-    pub fn new(cfg: TrainConfig, opts: TrainerOptions) -> Result<Trainer> {
+    pub fn new(mut cfg: TrainConfig, opts: TrainerOptions) -> Result<Trainer> {
         cfg.validate()?;
+        if cfg.eval.videos && !cfg!(feature = "video") {
+            tracing::warn!(
+                "[eval] videos = true, but this build has no `video` feature: no side-by-side mp4s \
+                 (PNG grids are still written)"
+            );
+            cfg.eval.videos = false;
+        }
         let base = crate::device::parse(&cfg.run.device)?;
         let device = base.clone().autodiff();
         let run_dir = cfg.run.out_dir.clone();
@@ -738,6 +745,12 @@ impl Trainer {
             (Some(ema), true) => ema.model.clone(),
             _ => self.model.valid(),
         };
+        let video_dir =
+            (write_grids && self.cfg.eval.videos && self.cfg.eval.grids > 0).then(|| {
+                self.run_dir
+                    .join("videos")
+                    .join(format!("step_{:08}", self.state.step))
+            });
         let grid_path = (write_grids && self.cfg.eval.grids > 0).then(|| {
             self.run_dir
                 .join("grids")
@@ -750,6 +763,7 @@ impl Trainer {
             self.cfg.eval.max_clips,
             self.cfg.eval.grids,
             grid_path.as_deref(),
+            video_dir.as_deref(),
         )?;
         self.log.write("eval", self.state.step, &report.fields())?;
         Ok(report)
