@@ -53,30 +53,39 @@ pub struct CodecArgs {
     /// compression) with a carried temporal cache: same latents as one shot, bounded memory.
     #[arg(long)]
     pub chunk_frames: Option<usize>,
+    /// Process frames larger than memory allows in spatial tiles of this many pixels (a
+    /// multiple of the spatial compression), blended across `--tile-overlap` pixels.
+    /// Approximate: a tile's attention only sees the tile.
+    #[arg(long)]
+    pub tile: Option<usize>,
+    /// Overlap of neighbouring tiles, pixels (a multiple of the spatial compression).
+    #[arg(long, default_value_t = 32)]
+    pub tile_overlap: usize,
 }
 
 fn encode_maybe_chunked(
     model: &Tokenizer,
     x: Tensor<5>,
-    chunk: Option<usize>,
+    args: &CodecArgs,
 ) -> Result<cosmotok_model::Encoded> {
-    Ok(match chunk {
-        Some(c) => model.encode_chunked(x, c)?,
-        None => model.encode(x),
+    Ok(match (args.tile, args.chunk_frames) {
+        (Some(t), c) => model.encode_tiled(x, t, args.tile_overlap, c)?,
+        (None, Some(c)) => model.encode_chunked(x, c)?,
+        (None, None) => model.encode(x),
     })
 }
 
 fn decode_maybe_chunked(
     model: &Tokenizer,
     latent: Tensor<5>,
-    chunk: Option<usize>,
+    args: &CodecArgs,
 ) -> Result<Tensor<5>> {
-    Ok(match chunk {
-        Some(c) => {
-            let tc = model.config().temporal_compression;
-            model.decode_chunked(latent, (c / tc).max(1))?
-        }
-        None => model.decode(latent),
+    let tc = model.config().temporal_compression;
+    let chunk = args.chunk_frames.map(|c| (c / tc).max(1));
+    Ok(match (args.tile, chunk) {
+        (Some(t), c) => model.decode_tiled(latent, t, args.tile_overlap, c)?,
+        (None, Some(c)) => model.decode_chunked(latent, c)?,
+        (None, None) => model.decode(latent),
     })
 }
 
@@ -226,7 +235,7 @@ pub fn encode(args: &CodecArgs) -> Result<()> {
     let (model, device) = load_model(&args.model)?;
     let (x, four, _) = read_input(args, &device)?;
     let (x, _) = pad_input(&model, x, args.pad, &args.input)?;
-    let enc = encode_maybe_chunked(&model, x, args.chunk_frames)?;
+    let enc = encode_maybe_chunked(&model, x, args)?;
     let mut out = Outputs::default();
     write_latents(&mut out, &enc, four);
     if !is_tensor_file(&args.output) {
@@ -306,7 +315,7 @@ pub fn decode(args: &CodecArgs) -> Result<()> {
             latent.dims()[1]
         );
     }
-    let recon = decode_maybe_chunked(&model, latent, args.chunk_frames)?;
+    let recon = decode_maybe_chunked(&model, latent, args)?;
     if is_tensor_file(&args.output) {
         let mut out = Outputs::default();
         let (v, mut s) = to_f32(recon);
@@ -327,8 +336,8 @@ pub fn reconstruct(args: &CodecArgs) -> Result<()> {
     let (x, four, fps) = read_input(args, &device)?;
     let w = x.dims()[4];
     let (xp, c) = pad_input(&model, x.clone(), args.pad, &args.input)?;
-    let enc = encode_maybe_chunked(&model, xp, args.chunk_frames)?;
-    let recon = decode_maybe_chunked(&model, enc.latent.clone(), args.chunk_frames)?;
+    let enc = encode_maybe_chunked(&model, xp, args)?;
+    let recon = decode_maybe_chunked(&model, enc.latent.clone(), args)?;
     let recon = crop(recon, c, w);
     let (rv, rs) = to_f32(recon.clone());
     let shown = rs.clone();

@@ -310,3 +310,42 @@ fn chunked_reconstruct_equals_one_shot() {
         run(&[&base[..], &["--output", &chunked, "--chunk-frames", "6"]].concat());
     assert!(!success && text.contains("chunk_frames"), "{text}");
 }
+
+/// `--tile`: a real photo through the image tokenizer in overlapping 64-pixel tiles keeps the
+/// input size, and a tile size off the spatial grid is refused.
+#[test]
+fn tiled_reconstruct_of_a_real_image() {
+    let ckpt = fx("parity/CI8x8.safetensors");
+    let out = tmp("chelsea-tiled.png");
+    let text = ok(&[
+        "reconstruct",
+        "--checkpoint",
+        &ckpt,
+        "--input",
+        &media("images/chelsea.png"),
+        "--output",
+        &out,
+        "--pad",
+        "--tile",
+        "64",
+        "--tile-overlap",
+        "16",
+    ]);
+    assert!(text.contains("PSNR"), "{text}");
+    let a = image::open(media("images/chelsea.png")).unwrap();
+    let b = image::open(&out).unwrap();
+    assert_eq!((a.width(), a.height()), (b.width(), b.height()));
+    let (success, text) = run(&[
+        "reconstruct",
+        "--checkpoint",
+        &ckpt,
+        "--input",
+        &media("images/chelsea.png"),
+        "--output",
+        &out,
+        "--pad",
+        "--tile",
+        "60",
+    ]);
+    assert!(!success && text.contains("tile"), "{text}");
+}

@@ -17,6 +17,7 @@ pub mod fsq;
 pub mod norm;
 pub mod resnet;
 pub mod stream;
+pub mod tiling;
 pub mod tokenizer;
 pub mod upsample;
 pub mod wavelet;

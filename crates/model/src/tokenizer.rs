@@ -252,6 +252,52 @@ impl Tokenizer {
         Ok(Tensor::cat(parts, 2))
     }
 
+    /// Spatially tiled encode (see [`crate::tiling`]): tiles of `tile` pixels overlapping by
+    /// `overlap` (both multiples of the spatial compression), each encoded on its own —
+    /// in time chunks of `chunk_frames` when given — and the pre-bottleneck latents blended.
+    /// Approximate: the mid-block attention of a tile only sees the tile.
+    pub fn encode_tiled(
+        &self,
+        x: Tensor<5>,
+        tile: usize,
+        overlap: usize,
+        chunk_frames: Option<usize>,
+    ) -> Result<Encoded, ConfigError> {
+        let s = self.config().spatial_compression;
+        check_tile(tile, overlap, s)?;
+        let moments = crate::tiling::tiled(x, tile, overlap, 1, s, |t| match chunk_frames {
+            Some(c) => self
+                .encode_moments_chunked(t, c)
+                .expect("chunk length checked"),
+            None => self.encode_moments(t),
+        });
+        Ok(self.bottleneck(moments, false))
+    }
+
+    /// Spatially tiled decode: latent tiles of `tile / s` overlapping by `overlap / s` (`tile`,
+    /// `overlap` in output pixels, multiples of the spatial compression s), blended in pixels.
+    pub fn decode_tiled(
+        &self,
+        latent: Tensor<5>,
+        tile: usize,
+        overlap: usize,
+        chunk_latents: Option<usize>,
+    ) -> Result<Tensor<5>, ConfigError> {
+        let s = self.config().spatial_compression;
+        check_tile(tile, overlap, s)?;
+        Ok(crate::tiling::tiled(
+            latent,
+            tile / s,
+            overlap / s,
+            s,
+            1,
+            |t| match chunk_latents {
+                Some(c) => self.decode_chunked(t, c).expect("chunk length checked"),
+                None => self.decode(t),
+            },
+        ))
+    }
+
     /// Decodes a latent (or FSQ codes) [B, L, T', h, w] to [B, 3, T, H, W].
     pub fn decode(&self, latent: Tensor<5>) -> Tensor<5> {
         match self {
@@ -314,6 +360,20 @@ impl Tokenizer {
         }
         out
     }
+}
+
+fn check_tile(tile: usize, overlap: usize, s: usize) -> Result<(), ConfigError> {
+    if tile == 0 || !tile.is_multiple_of(s) || !overlap.is_multiple_of(s) || overlap >= tile {
+        return Err(ConfigError {
+            field: "tile".into(),
+            value: format!("{tile} (overlap {overlap})"),
+            expected: format!(
+                "a tile size and an overlap that are multiples of the spatial compression {s}, \
+                 overlap < tile"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// (start, length) of the chunks of a sequence of `t` frames: the first chunk has
