@@ -128,6 +128,13 @@ pub struct Trainer {
     pub inject_nonfinite: u32,
 }
 
+/// Serialises use of the process-wide backend RNG between trainers in one process.
+static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Mixes the run seed and the step into the seed of that step's RNG (splitmix64).
 fn step_seed(seed: u64, step: u64) -> u64 {
     let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -261,8 +268,12 @@ impl Trainer {
             Resume::Auto => ckpts.latest().map(|(_, p)| p),
         };
 
+        // The backend RNG is process-wide: hold the lock while seeding and drawing from it, and
+        // materialise the (lazily initialised) parameters now, so that trainers running in other
+        // threads cannot interleave their draws with ours.
+        let rng = rng_lock();
         base.seed(cfg.run.seed);
-        let mut model = Tokenizer::new(&cfg.model, &device)?;
+        let mut model = Tokenizer::new(&cfg.model, &device)?.materialize();
         let mut finetune_report = None;
         if resume_from.is_none()
             && let Some(from) = &cfg.finetune.from
@@ -296,10 +307,11 @@ impl Trainer {
         let loss = ReconLoss::new(&cfg.loss, &device).map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
         let adv = &cfg.loss.adversarial;
         let gan = adv.enabled.then(|| Gan {
-            disc: Discriminator::new(adv, &device),
+            disc: Discriminator::new(adv, &device).materialize(),
             optim: adamw([adv.betas.0, adv.betas.1], cfg.optim.eps, 0.0),
             lecam: LeCam::new(adv.lecam_decay),
         });
+        drop(rng);
         let last_layer = last_layer_id(&model)?;
         let replicas = cfg
             .run
@@ -361,6 +373,8 @@ impl Trainer {
     /// One optimizer step (with `grad_accum` micro-batches): generator update, then — in the
     /// adversarial stage — a discriminator update on the last micro-batch.
     pub fn step(&mut self) -> Result<StepStats> {
+        // Every random draw of the step (VAE sampling) comes from the seeded backend RNG.
+        let _rng = rng_lock();
         let step = self.state.step;
         let seed = step_seed(self.cfg.run.seed, step);
         let accum = self.cfg.run.grad_accum;
