@@ -27,7 +27,7 @@ pub(crate) fn u8_to_unit(v: u8) -> f32 {
 /// `[-1, 1]` to a `u8` level, as the official Cosmos CLI does: clamp to `[-1, 1]`, map to
 /// `[0, 1]`, multiply by 255, add 0.5 and truncate.
 #[inline]
-pub(crate) fn unit_to_u8(v: f32) -> u8 {
+pub fn unit_to_u8(v: f32) -> u8 {
     // NaN maps to 0 (`as u8` saturates and maps NaN to 0).
     let v = v.clamp(-1.0, 1.0);
     ((v + 1.0) / 2.0 * 255.0 + 0.5) as u8

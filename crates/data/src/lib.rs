@@ -43,7 +43,7 @@ pub use bucket::{Bucket, BucketSpec, BucketTable};
 pub use config::{DataConfig, Mode, SourceConfig, SourceKind};
 pub use dispatch::{DEFAULT_FPS, is_image_path, is_video_path, read_any, write_any};
 pub use frame_folder::{list_image_files, natural_cmp, read_frame_folder, write_frame_folder};
-pub use frames::Frames;
+pub use frames::{Frames, unit_to_u8};
 pub use image_io::{read_image, write_image};
 pub use loader::{
     Batch, Loader, LoaderPosition, LoaderStats, config_for_path, eval_batches, read_clip,

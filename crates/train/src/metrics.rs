@@ -8,11 +8,9 @@
 //! * FSQ: codebook usage (fraction of the implicit codebook seen) and perplexity
 //!   (`exp` of the entropy of the index histogram).
 
-/// `[-1, 1]` → uint8 level as the Cosmos CLI does (clamp, map to `[0, 255]`, round half up).
-#[inline]
-pub fn to_u8(v: f32) -> u8 {
-    (((v.clamp(-1.0, 1.0) + 1.0) / 2.0) * 255.0 + 0.5) as u8
-}
+/// `[-1, 1]` → uint8 level as the Cosmos CLI does (clamp, map to `[0, 255]`, round half up);
+/// the same quantisation the media writers use.
+pub use cosmotok_data::unit_to_u8 as to_u8;
 
 /// Guards `log10(255 / 0)` for identical inputs.
 const PSNR_EPS: f64 = 1e-8;
