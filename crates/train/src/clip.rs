@@ -6,21 +6,21 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-/// Sums the squares of every gradient of `module`'s float parameters (in f64 on the host).
+/// Sums the squares of every gradient of `module`'s float parameters on the device, across
+/// tensors in f64 (one host read per step instead of one per tensor).
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
-    sum: f64,
-    finite: bool,
+    sum: Option<Tensor<1>>,
 }
 
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            let s: f64 = g.square().sum().into_scalar::<f32>() as f64;
-            if !s.is_finite() {
-                self.finite = false;
-            }
-            self.sum += s;
+            let s = g.square().sum().cast(burn::tensor::DType::F64);
+            self.sum = Some(match self.sum.take() {
+                Some(acc) => acc.add(s),
+                None => s,
+            });
         }
     }
 }
@@ -39,16 +39,14 @@ impl ModuleVisitor for Scale<'_> {
     }
 }
 
-/// The global L2 norm of all gradients of `module` (`None` when it is not finite).
+/// The global L2 norm of all gradients of `module` (`None` when it is not finite: a NaN or Inf
+/// anywhere propagates into the sum).
 pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<f64> {
-    let mut v = SquaredNorm {
-        grads,
-        sum: 0.0,
-        finite: true,
-    };
+    let mut v = SquaredNorm { grads, sum: None };
     module.visit(&mut v);
-    let norm = v.sum.sqrt();
-    (v.finite && norm.is_finite()).then_some(norm)
+    let sum = v.sum.map_or(0.0, |s| s.into_scalar::<f64>());
+    let norm = sum.sqrt();
+    norm.is_finite().then_some(norm)
 }
 
 /// Multiplies every gradient by `factor`.
