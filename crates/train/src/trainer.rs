@@ -191,8 +191,9 @@ struct Pass {
     grads: GradientsParams,
     loss: f64,
     terms: Vec<(String, f64)>,
-    /// The reconstruction (attached to the graph; detach before reuse).
-    recon: Tensor<5>,
+    /// The reconstruction (attached to the graph; detach before reuse), for the discriminator
+    /// step. None from data-parallel passes (the adversarial stage runs on one device).
+    recon: Option<Tensor<5>>,
 }
 
 /// Forward, reconstruction loss, backward of `loss · scale`; gradients of `trainable` only.
@@ -226,7 +227,7 @@ fn recon_pass(
         grads,
         loss: value,
         terms,
-        recon,
+        recon: Some(recon),
     }
 }
 
@@ -380,12 +381,10 @@ impl Trainer {
         let accum = self.cfg.run.grad_accum;
         let sample = self.cfg.model.formulation == Formulation::Vae;
         let adv = self.cfg.loss.adversarial.clone();
-        let g_factor = if self.gan.is_some() {
-            adv.factor(step)
-        } else {
-            0.0
-        };
-        let train_d = self.gan.is_some() && adv.enabled && step >= adv.start_iter;
+        // `gan` exists exactly when the adversarial stage is enabled; `factor` is 0 before it
+        // starts and ramps up over its warm-up.
+        let g_factor = adv.factor(step);
+        let train_d = adv.enabled && step >= adv.start_iter;
         let mut acc = GradientsAccumulator::<Tokenizer>::new();
         let mut loss_sum = 0.0f64;
         let mut terms: BTreeMap<String, f64> = BTreeMap::new();
@@ -452,7 +451,10 @@ impl Trainer {
             } else {
                 acc.accumulate(&self.model, grads);
             }
-            if train_d && micro + 1 == accum {
+            if train_d
+                && micro + 1 == accum
+                && let Some(recon) = recon
+            {
                 last_pair = Some((x.detach(), recon.detach()));
             }
         }
@@ -583,7 +585,7 @@ impl Trainer {
                         let mut p =
                             recon_pass(&model, loss, shard, sample, step, scale, trainable, poison);
                         p.grads = p.grads.to_device(main, &model);
-                        p.recon = p.recon.to_device(main);
+                        p.recon = None;
                         p
                     })
                 })
@@ -596,20 +598,18 @@ impl Trainer {
         let mut acc = GradientsAccumulator::<Tokenizer>::new();
         let mut loss = 0.0;
         let mut terms: BTreeMap<String, f64> = BTreeMap::new();
-        let mut recons = Vec::with_capacity(n);
         for p in results {
             loss += p.loss / n as f64;
             for (k, v) in p.terms {
                 *terms.entry(k).or_default() += v / n as f64;
             }
             acc.accumulate(&self.model, p.grads);
-            recons.push(p.recon);
         }
         Ok(Pass {
             grads: acc.grads(),
             loss,
             terms: terms.into_iter().collect(),
-            recon: Tensor::cat(recons, 0),
+            recon: None,
         })
     }
 
