@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use cosmotok_model::params::named_params;
-use cosmotok_train::{Resume, Trainer, TrainerOptions};
+use cosmotok_train::Trainer;
 
 fn trainer(name: &str, devices: &[&str]) -> Trainer {
     let dir = scratch(name);
@@ -14,14 +14,7 @@ fn trainer(name: &str, devices: &[&str]) -> Trainer {
     cfg.data.batch_size = 2;
     cfg.run.devices = devices.iter().map(|d| d.to_string()).collect();
     cfg.validate().unwrap();
-    Trainer::new(
-        cfg,
-        TrainerOptions {
-            resume: Resume::Never,
-            quiet: true,
-        },
-    )
-    .unwrap()
+    fresh(cfg)
 }
 
 #[test]

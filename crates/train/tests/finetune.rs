@@ -7,7 +7,6 @@ use common::*;
 use cosmotok_model::params::named_params;
 use cosmotok_model::weights;
 use cosmotok_train::config::TrainMode;
-use cosmotok_train::{Resume, Trainer, TrainerOptions};
 
 /// Decoder-only fine-tuning: the encoder (and quant_conv) stay bit-identical to the file, the
 /// decoder moves, and the export loads back with the official keys and the trained weights.
@@ -20,14 +19,7 @@ fn decoder_only_finetune_keeps_the_encoder_and_exports_official_keys() {
     cfg.ema.enabled = false;
     cfg.finetune.from = Some(src.clone());
     cfg.finetune.mode = TrainMode::DecoderOnly;
-    let mut t = Trainer::new(
-        cfg,
-        TrainerOptions {
-            resume: Resume::Never,
-            quiet: true,
-        },
-    )
-    .unwrap();
+    let mut t = fresh(cfg);
     let report = t.finetune_report.clone().unwrap();
     assert!(report.reinitialized.is_empty() && report.missing.is_empty());
     let (released, _) = weights::load(

@@ -9,7 +9,6 @@ mod common;
 use std::sync::atomic::AtomicBool;
 
 use common::*;
-use cosmotok_train::{Resume, Trainer, TrainerOptions};
 
 #[test]
 fn quickstart_improves_held_out_psnr() {
@@ -32,14 +31,7 @@ fn quickstart_improves_held_out_psnr() {
         cfg.data.sources.iter().all(|s| !held_out.contains(s)),
         "the eval clip must not be a training source"
     );
-    let mut t = Trainer::new(
-        cfg,
-        TrainerOptions {
-            resume: Resume::Never,
-            quiet: true,
-        },
-    )
-    .unwrap();
+    let mut t = fresh(cfg);
     let summary = t.run(&AtomicBool::new(false)).unwrap();
     let before = summary.first_eval.unwrap();
     let after = summary.final_eval.unwrap();

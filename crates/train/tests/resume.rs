@@ -3,15 +3,8 @@
 mod common;
 
 use common::*;
+use cosmotok_train::Resume;
 use cosmotok_train::checkpoint::Checkpoints;
-use cosmotok_train::{Resume, Trainer, TrainerOptions};
-
-fn opts(resume: Resume) -> TrainerOptions {
-    TrainerOptions {
-        resume,
-        quiet: true,
-    }
-}
 
 /// Kill after step 3 (stop the loop and drop the trainer), resume from the run directory:
 /// steps 4..6 have exactly the losses, gradient norms and learning rates of an uninterrupted
@@ -20,11 +13,11 @@ fn opts(resume: Resume) -> TrainerOptions {
 #[test]
 fn resumed_run_repeats_the_uninterrupted_run_exactly() {
     let dir_a = scratch("resume_a");
-    let mut a = Trainer::new(tiny_config(&dir_a), opts(Resume::Never)).unwrap();
+    let mut a = trainer(tiny_config(&dir_a), Resume::Never);
     let full: Vec<_> = (0..6).map(|_| a.step().unwrap()).collect();
 
     let dir_b = scratch("resume_b");
-    let mut b = Trainer::new(tiny_config(&dir_b), opts(Resume::Never)).unwrap();
+    let mut b = trainer(tiny_config(&dir_b), Resume::Never);
     for s in &full[..3] {
         let got = b.step().unwrap();
         assert_eq!(
@@ -36,7 +29,7 @@ fn resumed_run_repeats_the_uninterrupted_run_exactly() {
     b.save_checkpoint().unwrap();
     drop(b);
 
-    let mut c = Trainer::new(tiny_config(&dir_b), opts(Resume::Auto)).unwrap();
+    let mut c = trainer(tiny_config(&dir_b), Resume::Auto);
     assert_eq!(c.state.step, 3, "auto-resume picks the newest checkpoint");
     for s in &full[3..] {
         let got = c.step().unwrap();
@@ -86,7 +79,7 @@ fn resumed_run_repeats_the_uninterrupted_run_exactly() {
 #[test]
 fn interrupted_checkpoint_write_leaves_the_previous_one_loadable() {
     let dir = scratch("crash");
-    let mut t = Trainer::new(tiny_config(&dir), opts(Resume::Never)).unwrap();
+    let mut t = trainer(tiny_config(&dir), Resume::Never);
     t.step().unwrap();
     let good = t.save_checkpoint().unwrap();
     t.step().unwrap();
@@ -106,7 +99,7 @@ fn interrupted_checkpoint_write_leaves_the_previous_one_loadable() {
     let (step, latest) = ckpts.latest().unwrap();
     assert_eq!((step, latest.clone()), (1, good));
     drop(t);
-    let resumed = Trainer::new(tiny_config(&dir), opts(Resume::Auto)).unwrap();
+    let resumed = trainer(tiny_config(&dir), Resume::Auto);
     assert_eq!(resumed.state.step, 1);
 }
 
@@ -117,7 +110,7 @@ fn non_finite_steps_roll_back_and_lower_the_lr() {
     let dir = scratch("nan_guard");
     let mut cfg = tiny_config(&dir);
     cfg.guard.max_bad_steps = 2;
-    let mut t = Trainer::new(cfg, opts(Resume::Never)).unwrap();
+    let mut t = trainer(cfg, Resume::Never);
     t.step().unwrap();
     t.step().unwrap();
     t.save_checkpoint().unwrap();

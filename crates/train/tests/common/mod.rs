@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use cosmotok_model::TokenizerConfig;
-use cosmotok_train::TrainConfig;
+use cosmotok_train::{Resume, TrainConfig, Trainer, TrainerOptions};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -91,4 +91,21 @@ seed = 3
         toml::Value::try_from(fixture_model("CV8x8x8")).unwrap(),
     );
     cosmotok_train::config::from_table(table).unwrap()
+}
+
+/// A trainer for `cfg` (no progress bar), resuming as `resume` says.
+pub fn trainer(cfg: TrainConfig, resume: Resume) -> Trainer {
+    Trainer::new(
+        cfg,
+        TrainerOptions {
+            resume,
+            quiet: true,
+        },
+    )
+    .unwrap()
+}
+
+/// A trainer that starts from scratch.
+pub fn fresh(cfg: TrainConfig) -> Trainer {
+    trainer(cfg, Resume::Never)
 }
