@@ -134,19 +134,18 @@ pub fn train(args: &TrainArgs) -> Result<()> {
 }
 
 pub fn finetune(args: &FinetuneArgs) -> Result<()> {
-    let mode: TrainMode = toml::Value::String(args.mode.clone())
-        .try_into()
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "--mode `{}`: expected full, decoder_only or encoder_frozen",
-                args.mode
-            )
-        })?;
+    // Checked here for a clear message; passed on as the recipe override `finetune.mode`.
+    let mode = toml::Value::String(args.mode.clone());
+    let _: TrainMode = mode.clone().try_into().map_err(|_| {
+        anyhow::anyhow!(
+            "--mode `{}`: expected full, decoder_only or encoder_frozen",
+            args.mode
+        )
+    })?;
     let from = args.from.display().to_string();
     if !args.from.is_file() {
         bail!("--from `{from}`: no such file");
     }
-    let mode = toml::Value::try_from(mode)?.to_string();
     run_training(
         &args.train,
         vec![
