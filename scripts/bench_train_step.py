@@ -81,20 +81,30 @@ class Perceptual(torch.nn.Module):
         self.register_buffer("shift", LPIPS_SHIFT)
         self.register_buffer("scale", LPIPS_SCALE)
 
+    def features(self, h):
+        h = (h - self.shift) / self.scale
+        out = []
+        for i, layer in enumerate(self.features):
+            h = layer(h)
+            if i == FEATURE_ENDS[len(out)]:
+                out.append(h)
+                if len(out) == len(FEATURE_ENDS):
+                    break
+        return out
+
     def forward(self, x, xhat):
-        # [B, C, T, H, W] → [B·T, C, H, W], frame-major within each clip.
+        # [B, C, T, H, W] → [B·T, C, H, W], frame-major within each clip. As in cosmotok's
+        # FeaturePair::compute, the target goes through the VGG separately and without autograd
+        # (no backward work for its half), the reconstruction with autograd.
         b, c, t, h, w = x.shape
         n = b * t
         to_frames = lambda v: v.transpose(1, 2).reshape(n, c, h, w)
-        hcur = torch.cat([to_frames(x), to_frames(xhat)], 0)
-        hcur = (hcur - self.shift) / self.scale
+        with torch.no_grad():
+            fx = self.features(to_frames(x))
+        fy = self.features(to_frames(xhat))
         total = 0.0
-        k = 0
-        for i, layer in enumerate(self.features):
-            hcur = layer(hcur)
-            if i == FEATURE_ENDS[k]:
-                total = total + (hcur[n:] - hcur[:n]).abs().mean() * LAYER_WEIGHTS[k]
-                k += 1
+        for a, y, wgt in zip(fx, fy, LAYER_WEIGHTS):
+            total = total + (y - a).abs().mean() * wgt
         return total
 
 
