@@ -81,7 +81,7 @@ class Perceptual(torch.nn.Module):
         self.register_buffer("shift", LPIPS_SHIFT)
         self.register_buffer("scale", LPIPS_SCALE)
 
-    def features(self, h):
+    def feats(self, h):
         h = (h - self.shift) / self.scale
         out = []
         for i, layer in enumerate(self.features):
@@ -100,8 +100,8 @@ class Perceptual(torch.nn.Module):
         n = b * t
         to_frames = lambda v: v.transpose(1, 2).reshape(n, c, h, w)
         with torch.no_grad():
-            fx = self.features(to_frames(x))
-        fy = self.features(to_frames(xhat))
+            fx = self.feats(to_frames(x))
+        fy = self.feats(to_frames(xhat))
         total = 0.0
         for a, y, wgt in zip(fx, fy, LAYER_WEIGHTS):
             total = total + (y - a).abs().mean() * wgt

@@ -12,8 +12,8 @@
 # The Rust example is built with the workspace's dev profile (dependencies — burn's kernels —
 # at opt-level 3, workspace crates at 1; see Cargo.toml). A release build of burn takes ~16 min
 # on the 2-core development machine. Set PROFILE=release to use `cargo --release` anyway.
-# PyTorch runs with torch.set_num_threads(2) (THREADS to change; on a loaded machine THREADS=1
-# gives much steadier PyTorch times, see BENCHMARKS.md); Flex uses its default pool (all cores).
+# Both sides use THREADS threads (default 2): PyTorch through torch.set_num_threads, Flex through
+# RAYON_NUM_THREADS (its rayon pool). On a loaded machine THREADS=1 gives much steadier times.
 # Needs python3 with torch, torchvision, diffusers, safetensors, numpy and pillow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +43,7 @@ for size in $SIZES; do
     args=(--channels "$ch" --frames "$t" --height "$h" --width "$w" --batch "$b"
           --warmup "$WARMUP" --steps "$STEPS" --vgg "$VGG" --perceptual "$PERCEPTUAL")
     echo "== channels $ch, input ${b}x3x${t}x${h}x${w}: cosmotok" >&2
-    "$BIN" "${args[@]}" | tee -a "$results" >&2
+    RAYON_NUM_THREADS="$THREADS" "$BIN" "${args[@]}" | tee -a "$results" >&2
     echo "== channels $ch, input ${b}x3x${t}x${h}x${w}: pytorch" >&2
     python3 scripts/bench_train_step.py "${args[@]}" --threads "$THREADS" | tee -a "$results" >&2
 done

@@ -91,16 +91,16 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `[data]` table. Isolated here because the data section is a placeholder that will be
-/// replaced by a richer loader: only this function should need to change.
+/// The `[data]` table: random `--height`×`--width` crops of the 256×192 (4:3) frames at their
+/// native size (one custom bucket, no resize), as `scripts/bench_train_step.py` does.
 fn data_table(a: &Args) -> Result<toml::Table> {
     let frames = repo().join("assets/media/frames/episode_000");
     let text = format!(
         r#"
-sources = ["{frames}"]
-eval_sources = ["{frames}"]
+sources = [{{ path = "{frames}" }}]
+eval_sources = [{{ path = "{frames}" }}]
 num_frames = {t}
-crop = [{h}, {w}]
+buckets = [{{ ratio = "4:3", resize = [256, 192], crop = [{w}, {h}] }}]
 batch_size = {b}
 seed = 3
 "#,
