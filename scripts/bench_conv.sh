@@ -31,11 +31,13 @@ print("|---|---|---|---|---|")
 tot = {"cosmotok": [0.0, 0.0], "pytorch": [0.0, 0.0]}
 for c, t in zip(rows[0::2], rows[1::2]):
     for r in (c, t):
-        tot[r["impl"]][0] += r["forward_s"]; tot[r["impl"]][1] += r["forward_backward_s"]
-    print(f"| {c[\"n\"]}×{c[\"c_in\"]}×{c[\"h\"]}×{c[\"h\"]} → {c[\"c_out\"]} "
-          f"| {c[\"forward_s\"]:.4f} / {t[\"forward_s\"]:.4f} | {c[\"forward_s\"] / t[\"forward_s\"]:.2f}× "
-          f"| {c[\"forward_backward_s\"]:.4f} / {t[\"forward_backward_s\"]:.4f} "
-          f"| {c[\"forward_backward_s\"] / t[\"forward_backward_s\"]:.2f}× |")
+        tot[r["impl"]][0] += r["forward_s"]
+        tot[r["impl"]][1] += r["forward_backward_s"]
+    shape = "{}×{}×{}×{} → {}".format(c["n"], c["c_in"], c["h"], c["h"], c["c_out"])
+    f, b = (c["forward_s"], t["forward_s"]), (c["forward_backward_s"], t["forward_backward_s"])
+    print("| {} | {:.4f} / {:.4f} | {:.2f}× | {:.4f} / {:.4f} | {:.2f}× |".format(
+        shape, f[0], f[1], f[0] / f[1], b[0], b[1], b[0] / b[1]))
 c, t = tot["cosmotok"], tot["pytorch"]
-print(f"| **sum** | {c[0]:.4f} / {t[0]:.4f} | {c[0] / t[0]:.2f}× | {c[1]:.4f} / {t[1]:.4f} | {c[1] / t[1]:.2f}× |")
+print("| **sum** | {:.4f} / {:.4f} | {:.2f}× | {:.4f} / {:.4f} | {:.2f}× |".format(
+    c[0], t[0], c[0] / t[0], c[1], t[1], c[1] / t[1]))
 '
