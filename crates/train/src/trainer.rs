@@ -32,6 +32,7 @@ use crate::ema::Ema;
 use crate::eval::{EvalReport, evaluate};
 use crate::logger::{MetricsLog, progress_bar, summary};
 use crate::lr::learning_rate;
+use crate::memory::MemoryProbe;
 
 /// Everything about the run's progress that is not a tensor (saved as `state.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -119,6 +120,8 @@ pub struct Trainer {
     eval_batches: Vec<Batch>,
     pub state: TrainState,
     log: MetricsLog,
+    /// Device memory (GPU) or process RSS (Flex), sampled at each log step.
+    memory: MemoryProbe,
     ckpts: Checkpoints,
     quiet: bool,
     /// Fine-tuning load report (when `[finetune] from` is set on a fresh start).
@@ -323,8 +326,10 @@ impl Trainer {
         let loader = Loader::new(&cfg.data, Mode::Train)?;
         let eval_batches = Loader::eval_batches(&cfg.data)?;
         let log = MetricsLog::open(&run_dir)?;
+        let memory = MemoryProbe::new(&base);
         let mut trainer = Trainer {
             run_dir,
+            memory,
             base,
             device,
             model,
@@ -820,8 +825,11 @@ impl Trainer {
                 fields.push(("lr".into(), stats.lr));
                 fields.push(("grad_norm".into(), stats.grad_norm.unwrap_or(f64::NAN)));
                 fields.push(("samples_per_s".into(), samples_since as f64 / secs));
+                fields.extend(self.memory.sample());
                 self.log.write("train", s, &fields)?;
-                bar.set_message(summary(&fields));
+                let line = summary(&fields);
+                tracing::debug!("step {s}: {line}");
+                bar.set_message(line);
                 last_log = Instant::now();
                 samples_since = 0;
             }
