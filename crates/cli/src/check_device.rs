@@ -319,7 +319,7 @@ pub fn compare(args: &CheckDeviceArgs) -> Result<(Vec<Stage>, String)> {
     let flex = Device::flex();
     let x = batch(args, &cfg)?;
     flex.seed(args.seed);
-    let model = Tokenizer::new(&cfg.model, &flex.clone().autodiff())?.materialize();
+    let model = params::initialized(Tokenizer::new(&cfg.model, &flex.clone().autodiff())?);
     let t0 = std::time::Instant::now();
     let (f, latent_shape) = run(&model, &cfg, &x, &flex, None)?;
     let t_flex = t0.elapsed().as_secs_f64();

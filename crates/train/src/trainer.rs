@@ -273,11 +273,16 @@ impl Trainer {
         };
 
         // The backend RNG is process-wide: hold the lock while seeding and drawing from it, and
-        // materialise the (lazily initialised) parameters now, so that trainers running in other
+        // draw the (lazily initialised) parameters now, so that trainers running in other
         // threads cannot interleave their draws with ours.
+        // Parameters are drawn on Flex and copied to the device, so a seed gives the same
+        // initial weights on every device (the backends' random streams differ).
         let rng = rng_lock();
+        let init = Device::flex().autodiff();
+        init.seed(cfg.run.seed);
         base.seed(cfg.run.seed);
-        let mut model = Tokenizer::new(&cfg.model, &device)?.materialize();
+        let mut model =
+            params::initialized(Tokenizer::new(&cfg.model, &init)?.materialize()).fork(&device);
         let mut finetune_report = None;
         if resume_from.is_none()
             && let Some(from) = &cfg.finetune.from
@@ -311,7 +316,7 @@ impl Trainer {
         let loss = ReconLoss::new(&cfg.loss, &device).map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
         let adv = &cfg.loss.adversarial;
         let gan = adv.enabled.then(|| Gan {
-            disc: Discriminator::new(adv, &device).materialize(),
+            disc: params::initialized(Discriminator::new(adv, &init).materialize()).fork(&device),
             optim: adamw([adv.betas.0, adv.betas.1], cfg.optim.eps, 0.0),
             lecam: LeCam::new(adv.lecam_decay),
         });
