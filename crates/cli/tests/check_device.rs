@@ -94,7 +94,7 @@ fn wgpu_agrees_with_flex_on_an_fsq_image_model() {
         "--preset",
         "Cosmos-Tokenize1-DI8x8-360p",
         "--set",
-        "model.channels=16",
+        "model.channels=32",
         "--set",
         "model.num_res_blocks=1",
         "--input",
