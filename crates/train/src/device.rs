@@ -188,25 +188,28 @@ fn open(name: &str, parsed: DeviceName) -> Result<Device> {
         DeviceName::Wgpu(adapter) => {
             #[cfg(feature = "wgpu")]
             {
+                const NO_ADAPTER: &str = "wgpu finds no adapter at all: is a Vulkan driver \
+                    installed? Without a GPU, Mesa's software adapter (package \
+                    mesa-vulkan-drivers) works; set VK_ICD_FILENAMES to its lvp_icd json under \
+                    /usr/share/vulkan/icd.d if it is not found";
                 if adapter == WgpuAdapter::Default {
+                    if Device::enumerate(burn::tensor::DeviceType::Wgpu).is_empty() {
+                        bail!("device `{name}`: {NO_ADAPTER}");
+                    }
                     return Ok(Device::wgpu(wgpu_kind(adapter)));
                 }
                 let adapters = wgpu_adapters();
+                if adapters.is_empty() {
+                    bail!("device `{name}`: {NO_ADAPTER}");
+                }
                 if !adapters.iter().any(|(n, _)| *n == parsed) {
                     let list: Vec<String> = adapters
                         .iter()
                         .map(|(n, label)| format!("{n} ({label})"))
                         .collect();
                     bail!(
-                        "device `{name}`: this machine has no such wgpu adapter; found: {} \
-                         (no adapter at all: is a Vulkan driver installed? For Mesa's software \
-                         adapter, set VK_ICD_FILENAMES to its lvp_icd json under \
-                         /usr/share/vulkan/icd.d)",
-                        if list.is_empty() {
-                            "none".to_string()
-                        } else {
-                            list.join(", ")
-                        }
+                        "device `{name}`: this machine has no such wgpu adapter; found: {}",
+                        list.join(", ")
                     );
                 }
                 return Ok(Device::wgpu(wgpu_kind(adapter)));
