@@ -1,5 +1,6 @@
 //! `cosmotok`: train, fine-tune, evaluate and run NVIDIA Cosmos tokenizers.
 
+mod check_device;
 mod codec;
 mod config_arg;
 mod convert_cmd;
@@ -50,6 +51,9 @@ enum Command {
     /// Convert released TorchScript (.jit) or torch.save (.pt) weights to safetensors,
     /// without running pickle code.
     Convert(convert_cmd::ConvertArgs),
+    /// Check a GPU device against Flex: the same weights and batch through encode, decode and
+    /// one training step; prints the errors per stage and fails beyond tolerance.
+    CheckDevice(check_device::CheckDeviceArgs),
 }
 
 fn main() {
@@ -73,6 +77,7 @@ fn main() {
         Command::Export(a) => train_cmd::export(a),
         Command::Data(a) => data_cmd::run(a),
         Command::Convert(a) => convert_cmd::run(a),
+        Command::CheckDevice(a) => check_device::run_cmd(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

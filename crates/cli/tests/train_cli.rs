@@ -83,6 +83,12 @@ fn train_eval_export_round_trip() {
     for v in &train {
         assert!(v["loss"].as_f64().unwrap().is_finite());
         assert!(v["lr"].as_f64().unwrap() > 0.0);
+        // Flex logs the process's resident set: the peak is at least the current size.
+        let (rss, peak) = (
+            v["rss_mib"].as_f64().unwrap(),
+            v["rss_peak_mib"].as_f64().unwrap(),
+        );
+        assert!(rss > 0.0 && peak >= rss, "{v}");
     }
     assert!(run.join("grids/step_00000004.png").is_file());
     #[cfg(feature = "video")]

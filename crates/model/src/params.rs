@@ -101,3 +101,21 @@ pub fn param_index<M: Module>(module: &M) -> BTreeMap<String, (ParamId, Vec<usiz
     module.visit(&mut v);
     v.ids
 }
+
+struct Initialize;
+
+impl ModuleVisitor for Initialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        // Reading a lazy parameter draws its initial value (on the device it was created for).
+        let _ = param.val();
+    }
+}
+
+/// Draws every lazily initialised float parameter now, on the device the module was built
+/// for, and returns the module. Burn initialises parameters on first use, and `fork` /
+/// `to_device` initialise an untouched one on the *destination* — with that backend's random
+/// stream — so call this before copying a freshly built module to another device.
+pub fn initialized<M: Module>(module: M) -> M {
+    module.visit(&mut Initialize);
+    module
+}

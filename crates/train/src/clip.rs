@@ -5,9 +5,11 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use burn::tensor::DType;
 
 /// Sums the squares of every gradient of `module`'s float parameters on the device, across
-/// tensors in f64 (one host read per step instead of one per tensor).
+/// tensors in f64 where the device supports it, else f32 (one host read per step instead of
+/// one per tensor).
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
     sum: Option<Tensor<1>>,
@@ -16,7 +18,13 @@ struct SquaredNorm<'a> {
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            let s = g.square().sum().cast(burn::tensor::DType::F64);
+            // f64 where the device has it (not every GPU does: WGSL has no f64).
+            let dtype = if g.device().supports_dtype(DType::F64) {
+                DType::F64
+            } else {
+                DType::F32
+            };
+            let s = g.square().sum().cast(dtype);
             self.sum = Some(match self.sum.take() {
                 Some(acc) => acc.add(s),
                 None => s,

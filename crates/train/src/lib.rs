@@ -7,7 +7,9 @@
 //!   roll-back, atomic checkpoints with exact resume ([`checkpoint`]).
 //! * [`eval`] / [`metrics`]: PSNR and SSIM (TokenBench formulas), FSQ code statistics, PNG
 //!   grids ([`grid`]).
-//! * [`logger`]: `metrics.jsonl` and the progress bar.
+//! * [`logger`]: `metrics.jsonl` and the progress bar; [`memory`]: GPU memory or process RSS
+//!   in each log line.
+//! * [`device`]: device names (`flex`, `wgpu[:N|:integrated|:cpu]`, `cuda[:N]`).
 
 pub mod checkpoint;
 pub mod clip;
@@ -20,6 +22,7 @@ pub mod export;
 pub mod grid;
 pub mod logger;
 pub mod lr;
+pub mod memory;
 pub mod metrics;
 pub mod trainer;
 

@@ -91,6 +91,8 @@ pub fn summary(fields: &[(String, f64)]) -> String {
         .map(|(k, v)| {
             if k == "lr" {
                 format!("{k}={v:.2e}")
+            } else if k.ends_with("_mib") {
+                format!("{k}={v:.0}")
             } else {
                 format!("{k}={v:.4}")
             }

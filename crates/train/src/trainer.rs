@@ -32,6 +32,7 @@ use crate::ema::Ema;
 use crate::eval::{EvalReport, evaluate};
 use crate::logger::{MetricsLog, progress_bar, summary};
 use crate::lr::learning_rate;
+use crate::memory::MemoryProbe;
 
 /// Everything about the run's progress that is not a tensor (saved as `state.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -119,6 +120,8 @@ pub struct Trainer {
     eval_batches: Vec<Batch>,
     pub state: TrainState,
     log: MetricsLog,
+    /// Device memory (GPU) or process RSS (Flex), sampled at each log step.
+    memory: MemoryProbe,
     ckpts: Checkpoints,
     quiet: bool,
     /// Fine-tuning load report (when `[finetune] from` is set on a fresh start).
@@ -270,11 +273,16 @@ impl Trainer {
         };
 
         // The backend RNG is process-wide: hold the lock while seeding and drawing from it, and
-        // materialise the (lazily initialised) parameters now, so that trainers running in other
+        // draw the (lazily initialised) parameters now, so that trainers running in other
         // threads cannot interleave their draws with ours.
+        // Parameters are drawn on Flex and copied to the device, so a seed gives the same
+        // initial weights on every device (the backends' random streams differ).
         let rng = rng_lock();
+        let init = Device::flex().autodiff();
+        init.seed(cfg.run.seed);
         base.seed(cfg.run.seed);
-        let mut model = Tokenizer::new(&cfg.model, &device)?.materialize();
+        let mut model =
+            params::initialized(Tokenizer::new(&cfg.model, &init)?.materialize()).fork(&device);
         let mut finetune_report = None;
         if resume_from.is_none()
             && let Some(from) = &cfg.finetune.from
@@ -308,7 +316,7 @@ impl Trainer {
         let loss = ReconLoss::new(&cfg.loss, &device).map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
         let adv = &cfg.loss.adversarial;
         let gan = adv.enabled.then(|| Gan {
-            disc: Discriminator::new(adv, &device).materialize(),
+            disc: params::initialized(Discriminator::new(adv, &init).materialize()).fork(&device),
             optim: adamw([adv.betas.0, adv.betas.1], cfg.optim.eps, 0.0),
             lecam: LeCam::new(adv.lecam_decay),
         });
@@ -323,8 +331,10 @@ impl Trainer {
         let loader = Loader::new(&cfg.data, Mode::Train)?;
         let eval_batches = Loader::eval_batches(&cfg.data)?;
         let log = MetricsLog::open(&run_dir)?;
+        let memory = MemoryProbe::new(&base);
         let mut trainer = Trainer {
             run_dir,
+            memory,
             base,
             device,
             model,
@@ -820,8 +830,11 @@ impl Trainer {
                 fields.push(("lr".into(), stats.lr));
                 fields.push(("grad_norm".into(), stats.grad_norm.unwrap_or(f64::NAN)));
                 fields.push(("samples_per_s".into(), samples_since as f64 / secs));
+                fields.extend(self.memory.sample());
                 self.log.write("train", s, &fields)?;
-                bar.set_message(summary(&fields));
+                let line = summary(&fields);
+                tracing::debug!("step {s}: {line}");
+                bar.set_message(line);
                 last_log = Instant::now();
                 samples_since = 0;
             }

@@ -1,0 +1,95 @@
+//! Memory reporting for the training log: device memory on GPU backends (Burn's
+//! `Device::memory_pool_usage`), the process's resident set on Flex (`/proc/self/status`).
+//!
+//! Fields (MiB, written to `metrics.jsonl` and the progress line once per `log_every`):
+//! * GPU: `gpu_mem_in_use_mib` (bytes held by live tensors), `gpu_mem_reserved_mib` (what the
+//!   allocator holds from the driver, live tensors plus pages kept for reuse) and
+//!   `gpu_mem_peak_mib` — the largest `reserved` seen at any sample. The allocator reserves
+//!   pages for the largest working set and keeps them, so its reserve is the practical peak
+//!   (Burn 0.22 keeps no high-water mark of its own).
+//! * Flex (or any backend without a memory pool): `rss_mib` (`VmRSS`) and `rss_peak_mib`
+//!   (`VmHWM`, the kernel's high-water mark of the resident set). Linux only; elsewhere the
+//!   fields are absent.
+
+use burn::prelude::*;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Samples the memory of one device (cheap: one allocator query or one small file read).
+pub struct MemoryProbe {
+    device: Device,
+    peak_reserved: u64,
+}
+
+impl MemoryProbe {
+    /// A probe for `device` (autodiff or not: both report the wrapped device).
+    pub fn new(device: &Device) -> MemoryProbe {
+        MemoryProbe {
+            device: device.clone(),
+            peak_reserved: 0,
+        }
+    }
+
+    /// The current memory fields (see the module docs).
+    pub fn sample(&mut self) -> Vec<(String, f64)> {
+        if let Some(u) = self.device.memory_pool_usage() {
+            self.peak_reserved = self.peak_reserved.max(u.bytes_reserved);
+            return vec![
+                ("gpu_mem_in_use_mib".into(), u.bytes_in_use as f64 / MIB),
+                ("gpu_mem_reserved_mib".into(), u.bytes_reserved as f64 / MIB),
+                ("gpu_mem_peak_mib".into(), self.peak_reserved as f64 / MIB),
+            ];
+        }
+        process_rss()
+            .map(|(rss, peak)| {
+                vec![
+                    ("rss_mib".into(), rss as f64 / MIB),
+                    ("rss_peak_mib".into(), peak as f64 / MIB),
+                ]
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// `(VmRSS, VmHWM)` of this process in bytes, from `/proc/self/status`.
+pub fn process_rss() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_status(&status)
+}
+
+/// `(VmRSS, VmHWM)` in bytes from the text of a `/proc/<pid>/status` file (values in kB).
+pub fn parse_status(status: &str) -> Option<(u64, u64)> {
+    let field = |key: &str| {
+        status.lines().find_map(|l| {
+            let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+            let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+            Some(kb * 1024)
+        })
+    };
+    Some((field("VmRSS")?, field("VmHWM")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_status() {
+        let text = "Name:\tcosmotok\nVmPeak:\t 900 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n";
+        assert_eq!(parse_status(text), Some((1024 * 1024, 2048 * 1024)));
+        assert_eq!(parse_status("Name:\tx\n"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn flex_reports_the_process_peak() {
+        // Touch 64 MiB so the high-water mark is at least that.
+        let v = std::hint::black_box(vec![1u8; 64 << 20]);
+        let mut probe = MemoryProbe::new(&Device::flex());
+        let fields: std::collections::BTreeMap<_, _> = probe.sample().into_iter().collect();
+        assert!(fields["rss_peak_mib"] >= 64.0, "{fields:?}");
+        assert!(fields["rss_peak_mib"] >= fields["rss_mib"], "{fields:?}");
+        assert!(!fields.contains_key("gpu_mem_in_use_mib"));
+        drop(v);
+    }
+}
