@@ -163,10 +163,8 @@ grids = 0
 
 /// Peak resident set size of this process in MiB (`VmHWM`).
 fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    let (_, peak) = cosmotok_train::memory::process_rss()?;
+    Some(peak as f64 / (1024.0 * 1024.0))
 }
 
 fn mean(v: &[f64]) -> f64 {
