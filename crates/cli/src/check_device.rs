@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use clap::Args;
 use cosmotok_losses::ReconLoss;
@@ -289,12 +289,8 @@ fn run(
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
     let gp = GradientsParams::from_grads(g, &train);
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(cfg.optim.betas[0] as f32)
-        .with_beta_2(cfg.optim.betas[1] as f32)
-        .with_epsilon(cfg.optim.eps as f32)
-        .with_weight_decay(cfg.optim.weight_decay as f32)
-        .init();
+    let mut optim =
+        cosmotok_train::trainer::adamw(cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay);
     let stepped = optim.step(cfg.optim.lr, train, gp);
     let loss_after = loss_of(&stepped).into_scalar::<f32>() as f64;
     Ok((

@@ -154,7 +154,9 @@ pub fn batch_tensor(batch: &Batch, device: &Device) -> Tensor<5> {
     )
 }
 
-fn adamw(betas: [f64; 2], eps: f64, weight_decay: f64) -> ModuleOptimizer {
+/// The AdamW of both optimizers (and of `cosmotok check-device`): betas, epsilon and decoupled
+/// weight decay from the config; the learning rate is passed per step.
+pub fn adamw(betas: [f64; 2], eps: f64, weight_decay: f64) -> ModuleOptimizer {
     AdamWConfig::new()
         .with_beta_1(betas[0] as f32)
         .with_beta_2(betas[1] as f32)
@@ -281,8 +283,7 @@ impl Trainer {
         let init = Device::flex().autodiff();
         init.seed(cfg.run.seed);
         base.seed(cfg.run.seed);
-        let mut model =
-            params::initialized(Tokenizer::new(&cfg.model, &init)?.materialize()).fork(&device);
+        let mut model = params::initialized(Tokenizer::new(&cfg.model, &init)?).fork(&device);
         let mut finetune_report = None;
         if resume_from.is_none()
             && let Some(from) = &cfg.finetune.from
@@ -316,7 +317,7 @@ impl Trainer {
         let loss = ReconLoss::new(&cfg.loss, &device).map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
         let adv = &cfg.loss.adversarial;
         let gan = adv.enabled.then(|| Gan {
-            disc: params::initialized(Discriminator::new(adv, &init).materialize()).fork(&device),
+            disc: params::initialized(Discriminator::new(adv, &init)).fork(&device),
             optim: adamw([adv.betas.0, adv.betas.1], cfg.optim.eps, 0.0),
             lecam: LeCam::new(adv.lecam_decay),
         });
