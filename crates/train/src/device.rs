@@ -84,14 +84,11 @@ pub fn supported() -> String {
         names.extend(["cuda", "cuda:N"]);
     }
     let mut s = names.join(", ");
-    let missing: Vec<&str> = [
-        ("wgpu", cfg!(feature = "wgpu")),
-        ("cuda", cfg!(feature = "cuda")),
-    ]
-    .into_iter()
-    .filter(|(_, on)| !on)
-    .map(|(f, _)| f)
-    .collect();
+    let missing: Vec<&str> = [DeviceName::Wgpu(WgpuAdapter::Default), DeviceName::Cuda(0)]
+        .into_iter()
+        .filter(|d| !d.compiled())
+        .filter_map(|d| d.feature())
+        .collect();
     if !missing.is_empty() {
         s.push_str(&format!(
             "; not compiled in: {} (rebuild with `--features {}`)",
@@ -234,12 +231,6 @@ fn open(name: &str, parsed: DeviceName) -> Result<Device> {
     }
 }
 
-/// Whether `device` is a GPU (wgpu or CUDA) device rather than Flex.
-/// (Device equality ignores autodiff.)
-pub fn is_gpu(device: &Device) -> bool {
-    *device != Device::flex()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +239,7 @@ mod tests {
     fn flex_names() {
         for n in ["flex", "cpu", " FLEX ", "Cpu"] {
             assert_eq!(parse_name(n).unwrap(), DeviceName::Flex, "{n}");
-            assert!(!is_gpu(&parse(n).unwrap()));
+            assert!(parse(n).unwrap() == Device::flex());
         }
     }
 
@@ -317,7 +308,7 @@ mod tests {
         let adapters = wgpu_adapters();
         for (n, _) in &adapters {
             let d = parse(&n.to_string()).unwrap();
-            assert!(is_gpu(&d));
+            assert!(d != Device::flex());
         }
         let e = parse("wgpu:15").unwrap_err().to_string();
         assert!(e.contains("no such wgpu adapter"), "{e}");
