@@ -63,6 +63,8 @@ pub mod recon;
 pub mod schedule;
 pub mod spectral_norm;
 pub mod vgg;
+pub mod vgg_cpu;
+pub mod winograd;
 
 pub use adaptive::{adaptive_weight, adaptive_weight_tensors, combine_grads};
 pub use config::{AdvConfig, DiscKind, DiscNorm, GanLoss, GramMode, LossConfig, PixelKind};
@@ -74,3 +76,4 @@ pub use r1::{r1_penalty, r1_value};
 pub use recon::{LossTerms, ReconLoss, ReconTerm};
 pub use schedule::Schedule;
 pub use vgg::Vgg16;
+pub use vgg_cpu::CpuVgg;

@@ -10,6 +10,7 @@ use crate::perceptual::FeaturePair;
 use crate::pixel::pixel_loss;
 use crate::schedule::Schedule;
 use crate::vgg::Vgg16;
+use crate::vgg_cpu::CpuVgg;
 
 /// Extension point for additional reconstruction terms (the RAFT flow loss of spec §9.2 is
 /// out of scope; implement this trait and register it with [`ReconLoss::with_term`]).
@@ -39,9 +40,16 @@ impl LossTerms {
 }
 
 /// Pixel + perceptual + Gram + KL (+ extras). Holds the frozen VGG when needed.
+///
+/// On the Flex (CPU) device the VGG terms run on [`CpuVgg`], which computes the loss and its
+/// gradient w.r.t. x̂ directly (the VGG is frozen, so nothing else needs a gradient); the
+/// gradient enters the autodiff graph through the `perceptual` term (or `gram` when the
+/// perceptual weight is 0). Only [`LossTerms::total`] is meant to be differentiated.
+/// Other devices run [`Vgg16::features`] under burn's autodiff.
 pub struct ReconLoss {
     cfg: LossConfig,
     vgg: Option<Vgg16>,
+    cpu_vgg: Option<CpuVgg>,
     extras: Vec<(String, Schedule, Box<dyn ReconTerm>)>,
 }
 
@@ -63,6 +71,7 @@ impl ReconLoss {
         };
         Ok(Self {
             cfg: cfg.clone(),
+            cpu_vgg: vgg.as_ref().and_then(cpu_vgg_for),
             vgg,
             extras: Vec::new(),
         })
@@ -78,9 +87,26 @@ impl ReconLoss {
         }
         Ok(Self {
             cfg: cfg.clone(),
+            cpu_vgg: vgg.as_ref().and_then(cpu_vgg_for),
             vgg,
             extras: Vec::new(),
         })
+    }
+
+    /// Turns the host-memory VGG ([`CpuVgg`]) on or off. It is on by default when the VGG
+    /// lives on the Flex device; off, the VGG terms run through burn's autodiff on any device.
+    pub fn with_cpu_vgg(mut self, on: bool) -> Self {
+        self.cpu_vgg = if on {
+            self.vgg.as_ref().map(CpuVgg::new)
+        } else {
+            None
+        };
+        self
+    }
+
+    /// Whether the VGG terms run on [`CpuVgg`].
+    pub fn uses_cpu_vgg(&self) -> bool {
+        self.cpu_vgg.is_some()
     }
 
     /// Adds an extra term with its own schedule.
@@ -124,12 +150,23 @@ impl ReconLoss {
         if (wperc != 0.0 || wgram != 0.0)
             && let Some(vgg) = &self.vgg
         {
-            let f = FeaturePair::compute(vgg, x.clone(), xhat.clone());
-            if wperc != 0.0 {
-                terms.push(("perceptual".into(), f.perceptual().mul_scalar(wperc)));
-            }
-            if wgram != 0.0 {
-                terms.push(("gram".into(), f.gram(self.cfg.gram_mode).mul_scalar(wgram)));
+            if let Some(cpu) = &self.cpu_vgg {
+                terms.extend(cpu_vgg_terms(
+                    cpu,
+                    &x,
+                    &xhat,
+                    wperc,
+                    wgram,
+                    self.cfg.gram_mode,
+                ));
+            } else {
+                let f = FeaturePair::compute(vgg, x.clone(), xhat.clone());
+                if wperc != 0.0 {
+                    terms.push(("perceptual".into(), f.perceptual().mul_scalar(wperc)));
+                }
+                if wgram != 0.0 {
+                    terms.push(("gram".into(), f.gram(self.cfg.gram_mode).mul_scalar(wgram)));
+                }
             }
         }
         if let Some(kl) = kl {
@@ -154,4 +191,52 @@ impl ReconLoss {
             .unwrap_or_else(|| xhat.sum().mul_scalar(0.0));
         LossTerms { total, terms }
     }
+}
+
+/// The host-memory VGG for a VGG on the Flex device.
+fn cpu_vgg_for(vgg: &Vgg16) -> Option<CpuVgg> {
+    let device = vgg.convs.first()?.weight.device();
+    (device.inner() == Device::flex()).then(|| CpuVgg::new(vgg))
+}
+
+/// The weighted perceptual / Gram terms from [`CpuVgg::loss`]. Their values are constants; the
+/// gradient g of `wperc·perceptual + wgram·gram` w.r.t. x̂ enters the graph as
+/// `Σ (x̂ − detach(x̂)) · g`, which is exactly 0 in value and has gradient g. It rides on the
+/// first term listed.
+fn cpu_vgg_terms(
+    cpu: &CpuVgg,
+    x: &Tensor<5>,
+    xhat: &Tensor<5>,
+    wperc: f64,
+    wgram: f64,
+    mode: crate::config::GramMode,
+) -> Vec<(String, Tensor<1>)> {
+    let dims = xhat.dims();
+    let host = |t: &Tensor<5>| {
+        t.to_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 after convert")
+    };
+    let out = cpu.loss(&host(x), &host(xhat), dims, wperc, wgram, mode);
+    let device = xhat.device();
+    let grad = Tensor::<5>::from_data(TensorData::new(out.grad, dims), &device);
+    let carrier = xhat.clone().sub(xhat.clone().detach()).mul(grad).sum();
+    let value = |v: f64| Tensor::<1>::from_floats([v as f32], &device);
+    let mut carrier = Some(carrier);
+    let mut terms = Vec::new();
+    for (name, w, v) in [
+        ("perceptual", wperc, out.perceptual),
+        ("gram", wgram, out.gram),
+    ] {
+        if w != 0.0 {
+            let t = value(v * w);
+            let t = match carrier.take() {
+                Some(c) => c.add(t),
+                None => t,
+            };
+            terms.push((name.to_string(), t));
+        }
+    }
+    terms
 }

@@ -1,7 +1,8 @@
 //! Pixel, perceptual and Gram losses and d(perceptual+Gram)/d(x̂) against the PyTorch
 //! reference of scripts/make_loss_fixtures.py (tiny VGG-16 widths [4,8,8,16,16], random
 //! weights, 2×3×3×32×32 video and 2×3×1×32×32 image batches). Values are compared at ≤ 1e-5
-//! relative; the fixture was computed in f64 from f32-rounded inputs and weights.
+//! relative; the fixture was computed in f64 from f32-rounded inputs and weights. The VGG
+//! terms are checked on both paths: burn's autodiff (every device) and `CpuVgg` (Flex).
 
 mod common;
 
@@ -10,7 +11,7 @@ use common::*;
 use cosmotok_losses::config::{GramMode, LossConfig, PixelKind};
 use cosmotok_losses::perceptual::FeaturePair;
 use cosmotok_losses::pixel::pixel_loss;
-use cosmotok_losses::{ReconLoss, Schedule, Vgg16};
+use cosmotok_losses::{CpuVgg, ReconLoss, Schedule, Vgg16};
 
 const TINY: [usize; 5] = [4, 8, 8, 16, 16];
 const CASES: [&str; 2] = ["video", "image"];
@@ -49,13 +50,22 @@ fn perceptual_and_gram_match_torch() {
     for c in CASES {
         let x = fx.tensor::<5>(&format!("{c}.x"), &dev);
         let xh = fx.tensor::<5>(&format!("{c}.xhat"), &dev);
+        let dims = xh.dims();
+        let host = |t: &Tensor<5>| t.to_data().try_to_vec::<f32>().unwrap();
+        let (xd, xhd) = (host(&x), host(&xh));
         let f = FeaturePair::compute(&vgg, x, xh);
+        let cpu = CpuVgg::new(&vgg);
+        let cpu_perc = cpu.loss(&xd, &xhd, dims, 1.0, 0.0, GramMode::Clip);
+        let cpu_clip = cpu.loss(&xd, &xhd, dims, 0.0, 1.0, GramMode::Clip);
+        let cpu_frame = cpu.loss(&xd, &xhd, dims, 0.0, 1.0, GramMode::Frame);
         for (got, key) in [
-            (f.perceptual(), "perceptual"),
-            (f.gram(GramMode::Clip), "gram_clip"),
-            (f.gram(GramMode::Frame), "gram_frame"),
+            (value(f.perceptual()), "perceptual"),
+            (value(f.gram(GramMode::Clip)), "gram_clip"),
+            (value(f.gram(GramMode::Frame)), "gram_frame"),
+            (cpu_perc.perceptual, "perceptual"),
+            (cpu_clip.gram, "gram_clip"),
+            (cpu_frame.gram, "gram_frame"),
         ] {
-            let got = value(got);
             let want = fx.scalar(&format!("{c}.{key}"));
             let e = rel(got, want);
             println!("{c}.{key}: {got} vs {want} rel {e:e}");
@@ -76,8 +86,13 @@ fn spec_cfg() -> LossConfig {
 fn recon_total_with_spec_schedule_matches_torch() {
     let dev = Device::flex();
     let fx = Fx::open("recon.safetensors");
-    let loss = ReconLoss::new(&spec_cfg(), &dev).unwrap();
-    for c in CASES {
+    for (cpu, c) in [true, false]
+        .into_iter()
+        .flat_map(|p| CASES.map(|c| (p, c)))
+    {
+        let loss = ReconLoss::new(&spec_cfg(), &dev).unwrap().with_cpu_vgg(cpu);
+        assert_eq!(loss.uses_cpu_vgg(), cpu);
+        println!("CpuVgg: {cpu}");
         let x = fx.tensor::<5>(&format!("{c}.x"), &dev);
         let xh = fx.tensor::<5>(&format!("{c}.xhat"), &dev);
         // Late stage (≥ 500k): L1·1 + perceptual·0.073 + Gram(clip)·0.062.
@@ -113,8 +128,12 @@ fn perceptual_gram_gradient_matches_torch() {
         gram_weight: Schedule::Constant(0.062),
         ..spec_cfg()
     };
-    let loss = ReconLoss::new(&cfg, &dev).unwrap();
-    for c in CASES {
+    for (cpu, c) in [true, false]
+        .into_iter()
+        .flat_map(|p| CASES.map(|c| (p, c)))
+    {
+        let loss = ReconLoss::new(&cfg, &dev).unwrap().with_cpu_vgg(cpu);
+        assert_eq!(loss.uses_cpu_vgg(), cpu);
         let x = fx.tensor::<5>(&format!("{c}.x"), &dev);
         let xh = fx.tensor::<5>(&format!("{c}.xhat"), &dev).require_grad();
         let t = loss.forward(x, xh.clone(), 0);
@@ -123,7 +142,7 @@ fn perceptual_gram_gradient_matches_torch() {
         let want = fx.f32(&format!("{c}.grad_perc_gram"));
         let e2 = rel_l2(g.clone(), &want);
         let em = rel_max(g, &want);
-        println!("{c} grad: rel L2 {e2:e}, max-abs/max {em:e}");
+        println!("{c} (CpuVgg {cpu}) grad: rel L2 {e2:e}, max-abs/max {em:e}");
         assert!(
             e2 <= 1e-5 && em <= 1e-5,
             "{c}: grad rel L2 {e2:e} max {em:e}"

@@ -1,0 +1,47 @@
+//! Times `CpuVgg::loss` (perceptual + its input gradient, full VGG-16 widths, random weights)
+//! on a clip: `cargo run -p cosmotok-losses --example bench_vgg_cpu -- B T H W REPS`.
+//! Prints one JSON object with the median seconds.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use cosmotok_losses::config::GramMode;
+use cosmotok_losses::vgg::VGG16_WIDTHS;
+use cosmotok_losses::{CpuVgg, Vgg16};
+
+fn main() -> Result<()> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|s| {
+            s.parse()
+                .with_context(|| format!("`{s}` is not a whole number"))
+        })
+        .collect::<Result<_>>()?;
+    let [b, t, h, w, reps] = args[..] else {
+        bail!("usage: bench_vgg_cpu B T H W REPS (got {args:?})");
+    };
+    let dev = Device::flex();
+    let vgg = CpuVgg::new(&Vgg16::new(VGG16_WIDTHS, &dev));
+    let dims = [b, 3, t, h, w];
+    let x = Tensor::<5>::random(dims, Distribution::Uniform(-1.0, 1.0), &dev);
+    let xh = Tensor::<5>::random(dims, Distribution::Uniform(-1.0, 1.0), &dev);
+    let x = x.into_data().try_into_vec::<f32>().expect("f32");
+    let xh = xh.into_data().try_into_vec::<f32>().expect("f32");
+    let mut times: Vec<f64> = (0..reps + 1)
+        .map(|_| {
+            let t0 = Instant::now();
+            let out = vgg.loss(&x, &xh, dims, 0.1, 0.0, GramMode::Clip);
+            std::hint::black_box(out);
+            t0.elapsed().as_secs_f64()
+        })
+        .skip(1)
+        .collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "{{\"impl\":\"cosmotok CpuVgg\",\"input\":{dims:?},\"loss_and_grad_s\":{:.4}}}",
+        times[times.len() / 2]
+    );
+    Ok(())
+}

@@ -1,0 +1,649 @@
+//! The frozen VGG-16 of the perceptual and Gram losses, run on host memory: forward pass and
+//! input gradient written on NHWC buffers with `gemm` (the matrix kernel burn-flex itself uses).
+//! [`ReconLoss`](crate::ReconLoss) uses it on the Flex device; other devices keep burn's path
+//! ([`Vgg16::features`] under autodiff), and the tests hold the two to each other and to the
+//! PyTorch fixtures.
+//!
+//! Why it exists: the VGG is frozen, so a training step needs only the gradient with respect
+//! to its input. For a 3×3, stride-1, padding-1 convolution that gradient is itself a 3×3
+//! convolution of the (zero-padded) output gradient with the kernel flipped and its channels
+//! transposed. burn's autodiff instead runs its generic transposed convolution (col2im), which
+//! on Flex costs about twice PyTorch's time (BENCHMARKS.md, per-conv table).
+//!
+//! Every convolution runs as three GEMMs over a zero-padded grid ([`Grid`]): one per kernel
+//! row. In NHWC the three column taps of a pixel are three consecutive pixels, so the GEMM reads
+//! them in place as one row of length 3·C_in — no im2col copy. Outputs are computed for the
+//! padding pixels too (and then zeroed), which costs (h+2)(w+2)/(h·w) extra work: 6 % at 64×64.
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+use crate::config::GramMode;
+use crate::vgg::{BLOCK_CONVS, LPIPS_SCALE, LPIPS_SHIFT, Vgg16};
+use crate::winograd::Winograd;
+
+/// Convolutions whose input and output both have at least this many channels run as
+/// Winograd F(2×2, 3×3) ([`Winograd`]); narrower ones as three direct GEMMs ([`conv_grid`]),
+/// where the Winograd transforms would cost more than the multiplications they save.
+pub const WINOGRAD_MIN_CHANNELS: usize = 64;
+
+/// `n` NHWC images of `h`×`w` pixels and `c` channels, stored on a grid with a one-pixel zero
+/// border ((h+2)×(w+2) pixels per image) and `w+3` zero pixels before and after all images, so
+/// that every 3×3 neighbour of every grid pixel is inside `data`.
+#[derive(Clone, Debug)]
+pub struct Grid {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub data: Vec<f32>,
+}
+
+impl Grid {
+    pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Self {
+        let len = (2 * (w + 3) + n * (h + 2) * (w + 2)) * c;
+        Self {
+            n,
+            h,
+            w,
+            c,
+            data: vec![0.0; len],
+        }
+    }
+
+    /// Zero pixels before the first image (= after the last).
+    fn guard(&self) -> usize {
+        self.w + 3
+    }
+
+    /// Pixels per padded row.
+    fn stride(&self) -> usize {
+        self.w + 2
+    }
+
+    /// Grid pixels of all images (padding included, guards excluded).
+    fn pixels(&self) -> usize {
+        self.n * (self.h + 2) * self.stride()
+    }
+
+    /// Pixel index of interior pixel (image `i`, row `y`, column `x`).
+    pub fn at(&self, i: usize, y: usize, x: usize) -> usize {
+        self.padded_at(i, y + 1, x + 1)
+    }
+
+    /// Pixel index of padded-grid pixel (image `i`, row `py` ≤ h+1, column `px` ≤ w+1).
+    pub fn padded_at(&self, i: usize, py: usize, px: usize) -> usize {
+        self.guard() + (i * (self.h + 2) + py) * self.stride() + px
+    }
+
+    /// The padded rows of all images (guards excluded), `stride()·c` floats each.
+    fn rows_mut(&mut self) -> rayon::slice::ChunksMut<'_, f32> {
+        let (g, m, c, s) = (self.guard(), self.pixels(), self.c, self.stride());
+        self.data[g * c..(g + m) * c].par_chunks_mut(s * c)
+    }
+
+    /// Applies `f(value, channel)` to every interior value and zeroes the padding.
+    fn map_interior(&mut self, f: impl Fn(f32, usize) -> f32 + Sync) {
+        let (h, c) = (self.h, self.c);
+        self.rows_mut().enumerate().for_each(|(r, row)| {
+            let y = r % (h + 2);
+            if y == 0 || y == h + 1 {
+                row.fill(0.0);
+                return;
+            }
+            let last = row.len() - c;
+            row[..c].fill(0.0);
+            row[last..].fill(0.0);
+            for px in row[c..last].chunks_exact_mut(c) {
+                for (ch, v) in px.iter_mut().enumerate() {
+                    *v = f(*v, ch);
+                }
+            }
+        });
+    }
+
+    /// Padded-grid rows covering images `from..to` (their zero borders add nothing to sums of
+    /// products, so Gram matrices can be taken over them).
+    fn image_rows(&self, from: usize, to: usize) -> (usize, usize) {
+        let per = (self.h + 2) * self.stride();
+        (self.guard() + from * per, (to - from) * per)
+    }
+}
+
+/// One 3×3 convolution (padding 1) with its weights laid out for [`conv_grid`].
+#[derive(Clone, Debug)]
+struct Conv3x3 {
+    c_in: usize,
+    c_out: usize,
+    /// `[ky][kx·C_in + ci][co]` = W[co, ci, ky, kx].
+    forward: Vec<f32>,
+    /// The input-gradient kernel: `[ky][kx·C_out + co][ci]` = W[co, ci, 2−ky, 2−kx].
+    backward: Vec<f32>,
+    /// The same two kernels in the Winograd domain, for wide enough convs.
+    winograd: Option<(Winograd, Winograd)>,
+    bias: Vec<f32>,
+}
+
+impl Conv3x3 {
+    /// From PyTorch-layout weights `[C_out, C_in, 3, 3]` and bias `[C_out]`.
+    fn new(w: &[f32], bias: Vec<f32>, c_in: usize, c_out: usize, winograd_min: usize) -> Self {
+        assert_eq!(w.len(), c_out * c_in * 9, "conv weight size");
+        let mut forward = vec![0.0; 9 * c_in * c_out];
+        let mut backward = vec![0.0; 9 * c_in * c_out];
+        for co in 0..c_out {
+            for ci in 0..c_in {
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        let v = w[((co * c_in + ci) * 3 + ky) * 3 + kx];
+                        forward[(ky * 3 * c_in + kx * c_in + ci) * c_out + co] = v;
+                        let (fy, fx) = (2 - ky, 2 - kx);
+                        backward[(fy * 3 * c_out + fx * c_out + co) * c_in + ci] = v;
+                    }
+                }
+            }
+        }
+        let winograd = (c_in.min(c_out) >= winograd_min).then(|| {
+            let wt = |co: usize, ci: usize, ky: usize, kx: usize| {
+                w[((co * c_in + ci) * 3 + ky) * 3 + kx]
+            };
+            (
+                Winograd::new(c_in, c_out, wt),
+                Winograd::new(c_out, c_in, |ci, co, ky, kx| wt(co, ci, 2 - ky, 2 - kx)),
+            )
+        });
+        Self {
+            c_in,
+            c_out,
+            forward,
+            backward,
+            winograd,
+            bias,
+        }
+    }
+
+    /// The convolution of `x` (padding pixels of the result: zero or garbage).
+    fn forward(&self, x: &Grid) -> Grid {
+        match &self.winograd {
+            Some((w, _)) => w.conv(x),
+            None => conv_grid(x, &self.forward, self.c_out),
+        }
+    }
+
+    /// The gradient w.r.t. the input, from the (zero-padded) gradient w.r.t. the output.
+    fn backward(&self, grad_out: &Grid) -> Grid {
+        match &self.winograd {
+            Some((_, w)) => w.conv(grad_out),
+            None => conv_grid(grad_out, &self.backward, self.c_in),
+        }
+    }
+}
+
+/// Threads for one GEMM: all of rayon's pool for big products, one for small ones (the same
+/// threshold as burn-flex's matmul).
+fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
+    if m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// `out[p] = Σ_{ky,kx} x[p + (ky−1)·stride + kx − 1] · K[ky][kx]` for every grid pixel p, with
+/// `kernel` laid out `[ky][kx·C_in + ci][co]` (C_in = `x.c`). Guards of the result are zero;
+/// its padding pixels hold garbage until the caller masks them.
+fn conv_grid(x: &Grid, kernel: &[f32], c_out: usize) -> Grid {
+    let (c_in, s, g, m) = (x.c, x.stride(), x.guard(), x.pixels());
+    let k = 3 * c_in;
+    assert_eq!(kernel.len(), 3 * k * c_out, "kernel size");
+    let mut out = Grid::zeros(x.n, x.h, x.w, c_out);
+    for ky in 0..3 {
+        // Grid pixel p's top-left tap of row ky is p + (ky−1)·s − 1; with the guard g = s + 1
+        // that is data pixel g + p + (ky−1)·s − 1 = p + ky·s ≥ 0, and the last read (p = m−1,
+        // ky = 2, kx = 2) is pixel m + 2s + 1 < m + 2g: always in bounds.
+        let lhs_start = ky * s * c_in;
+        debug_assert!(lhs_start + (m - 1) * c_in + k <= x.data.len());
+        // SAFETY: every index read or written is in bounds (above); `out` and `x` are distinct.
+        unsafe {
+            gemm(
+                m,
+                c_out,
+                k,
+                out.data.as_mut_ptr().add(g * c_out),
+                1,
+                c_out as isize,
+                ky > 0,
+                x.data.as_ptr().add(lhs_start),
+                1,
+                c_in as isize,
+                kernel.as_ptr().add(ky * k * c_out),
+                1,
+                c_out as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism(m, c_out, k),
+            );
+        }
+    }
+    out
+}
+
+/// 2×2 max pooling, stride 2 (floor), of the interior.
+fn max_pool(a: &Grid) -> Grid {
+    let (h2, w2, c) = (a.h / 2, a.w / 2, a.c);
+    let mut out = Grid::zeros(a.n, h2, w2, c);
+    out.rows_mut().enumerate().for_each(|(r, row)| {
+        let (i, y) = (r / (h2 + 2), r % (h2 + 2));
+        if y == 0 || y == h2 + 1 {
+            return;
+        }
+        let y = y - 1;
+        for x in 0..w2 {
+            let dst = &mut row[(x + 1) * c..(x + 2) * c];
+            let p = [
+                a.at(i, 2 * y, 2 * x),
+                a.at(i, 2 * y, 2 * x + 1),
+                a.at(i, 2 * y + 1, 2 * x),
+                a.at(i, 2 * y + 1, 2 * x + 1),
+            ];
+            for (ch, d) in dst.iter_mut().enumerate() {
+                *d = p
+                    .iter()
+                    .map(|&q| a.data[q * c + ch])
+                    .fold(f32::NEG_INFINITY, f32::max);
+            }
+        }
+    });
+    out
+}
+
+/// Gradient of [`max_pool`]: each pooled gradient goes to the first maximum of its window in
+/// row-major order (PyTorch's and burn's choice), added into `grad_a` (the gradient w.r.t. `a`).
+fn max_pool_backward(a: &Grid, grad_out: &Grid, grad_a: &mut Grid) {
+    let (h2, w2, c) = (grad_out.h, grad_out.w, a.c);
+    let per = (a.h + 2) * a.stride();
+    // Rows of grad_a, two input rows per pooled row; parallel over images.
+    let g = a.guard();
+    let m = a.pixels();
+    grad_a.data[g * c..(g + m) * c]
+        .par_chunks_mut(per * c)
+        .enumerate()
+        .for_each(|(i, img)| {
+            let local = |y: usize, x: usize| ((y + 1) * a.stride() + x + 1) * c;
+            for y in 0..h2 {
+                for x in 0..w2 {
+                    let q = [
+                        (2 * y, 2 * x),
+                        (2 * y, 2 * x + 1),
+                        (2 * y + 1, 2 * x),
+                        (2 * y + 1, 2 * x + 1),
+                    ];
+                    let go = grad_out.at(i, y, x) * c;
+                    for ch in 0..c {
+                        let mut best = 0;
+                        let mut best_v = f32::NEG_INFINITY;
+                        for (j, &(yy, xx)) in q.iter().enumerate() {
+                            let v = a.data[a.at(i, yy, xx) * c + ch];
+                            if v > best_v {
+                                best_v = v;
+                                best = j;
+                            }
+                        }
+                        let (yy, xx) = q[best];
+                        img[local(yy, xx) + ch] += grad_out.data[go + ch];
+                    }
+                }
+            }
+        });
+}
+
+/// The VGG-16 convs (widths from the loaded network) on host memory.
+#[derive(Clone, Debug)]
+pub struct CpuVgg {
+    convs: Vec<Conv3x3>,
+}
+
+/// Activations of one forward pass: the post-ReLU output of every conv (`None` where not kept).
+struct Forward {
+    acts: Vec<Option<Grid>>,
+}
+
+/// Index of the last conv of each block (the relu1_2 … relu5_3 taps).
+fn taps() -> [usize; 5] {
+    let mut out = [0; 5];
+    let mut k = 0;
+    for (b, n) in BLOCK_CONVS.iter().enumerate() {
+        k += n;
+        out[b] = k - 1;
+    }
+    out
+}
+
+/// Loss values (unweighted by the schedules) and the gradient of `w_perc·perceptual +
+/// w_gram·gram` with respect to x̂, in x̂'s [B, 3, T, H, W] layout.
+#[derive(Clone, Debug)]
+pub struct VggLoss {
+    pub perceptual: f64,
+    pub gram: f64,
+    pub grad: Vec<f32>,
+}
+
+impl CpuVgg {
+    /// Copies the weights of a loaded [`Vgg16`].
+    pub fn new(vgg: &Vgg16) -> Self {
+        Self::with_winograd_min(vgg, WINOGRAD_MIN_CHANNELS)
+    }
+
+    /// As [`new`](Self::new), with Winograd for convs of at least `min_channels` channels in
+    /// and out (0: every conv, `usize::MAX`: none).
+    pub fn with_winograd_min(vgg: &Vgg16, min_channels: usize) -> Self {
+        let convs = vgg
+            .convs
+            .iter()
+            .map(|conv| {
+                let [c_out, c_in, _, _] = conv.weight.dims();
+                let w = conv
+                    .weight
+                    .val()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .expect("f32");
+                let b = match &conv.bias {
+                    Some(b) => b.val().into_data().try_to_vec::<f32>().expect("f32"),
+                    None => vec![0.0; c_out],
+                };
+                Conv3x3::new(&w, b, c_in, c_out, min_channels)
+            })
+            .collect();
+        Self { convs }
+    }
+
+    /// Frames of a [B, 3, T, H, W] clip (row-major `data`) → the scaled VGG input grid
+    /// ([B·T] images, frame-major within each clip, as [`frames_to_batch`](crate::perceptual::frames_to_batch)).
+    fn input(data: &[f32], dims: [usize; 5]) -> Grid {
+        let [b, c, t, h, w] = dims;
+        assert_eq!(c, 3, "VGG input must have 3 channels");
+        let mut g = Grid::zeros(b * t, h, w, 3);
+        let plane = h * w;
+        g.rows_mut().enumerate().for_each(|(r, row)| {
+            let (i, y) = (r / (h + 2), r % (h + 2));
+            if y == 0 || y == h + 1 {
+                return;
+            }
+            let (bi, ti, y) = (i / t, i % t, y - 1);
+            for ch in 0..3 {
+                let src = ((bi * 3 + ch) * t + ti) * plane + y * w;
+                let (sh, sc) = (LPIPS_SHIFT[ch], LPIPS_SCALE[ch]);
+                for x in 0..w {
+                    row[(x + 1) * 3 + ch] = (data[src + x] - sh) / sc;
+                }
+            }
+        });
+        g
+    }
+
+    /// Runs the convs; keeps every activation when `keep_all` (for the backward pass), else
+    /// only the five taps.
+    fn forward(&self, x: Grid, keep_all: bool) -> Forward {
+        let taps = taps();
+        let mut acts: Vec<Option<Grid>> = Vec::with_capacity(self.convs.len());
+        let mut block_input = x;
+        let mut k = 0;
+        for (b, n) in BLOCK_CONVS.iter().enumerate() {
+            if b > 0 {
+                block_input = max_pool(acts[k - 1].as_ref().expect("taps are kept"));
+            }
+            for j in 0..*n {
+                let conv = &self.convs[k];
+                let input = if j == 0 {
+                    &block_input
+                } else {
+                    acts[k - 1].as_ref().expect("the previous conv's output")
+                };
+                let mut a = conv.forward(input);
+                let bias = &conv.bias;
+                a.map_interior(|v, ch| (v + bias[ch]).max(0.0));
+                if j > 0 && !keep_all && !taps.contains(&(k - 1)) {
+                    acts[k - 1] = None;
+                }
+                acts.push(Some(a));
+                k += 1;
+            }
+        }
+        Forward { acts }
+    }
+
+    /// The perceptual loss Σ_l w_l·mean|f_l(x) − f_l(x̂)| and the Gram loss
+    /// Σ_l w_l·mean(G_l(x) − G_l(x̂))² (spec §9.2, the same definitions as
+    /// [`FeaturePair`](crate::perceptual::FeaturePair)), plus the gradient of
+    /// `w_perc·perceptual + w_gram·gram` w.r.t. x̂. `x` and `xhat` are row-major
+    /// [B, 3, T, H, W]. A zero weight skips that loss (its value is then 0).
+    pub fn loss(
+        &self,
+        x: &[f32],
+        xhat: &[f32],
+        dims: [usize; 5],
+        w_perc: f64,
+        w_gram: f64,
+        gram_mode: GramMode,
+    ) -> VggLoss {
+        let [batch, _, frames, h, w] = dims;
+        let taps = taps();
+        let fx = self.forward(Self::input(x, dims), false);
+        let fy = self.forward(Self::input(xhat, dims), true);
+        let mut perceptual = 0.0;
+        let mut gram = 0.0;
+        // Gradient w.r.t. each tap, accumulated from both losses.
+        let mut tap_grads: Vec<Grid> = Vec::with_capacity(5);
+        for (l, &k) in taps.iter().enumerate() {
+            let a = fx.acts[k].as_ref().expect("tap");
+            let b = fy.acts[k].as_ref().expect("tap");
+            let lw = crate::perceptual::LAYER_WEIGHTS[l];
+            let mut g = Grid::zeros(b.n, b.h, b.w, b.c);
+            if w_perc != 0.0 {
+                let count = (b.n * b.h * b.w * b.c) as f64;
+                perceptual += lw * l1_and_grad(a, b, &mut g, (w_perc * lw / count) as f32) / count;
+            }
+            if w_gram != 0.0 {
+                gram += lw * gram_and_grad(a, b, &mut g, batch, frames, gram_mode, w_gram * lw);
+            }
+            tap_grads.push(g);
+        }
+        // Backward through the convs, last to first.
+        let mut grad: Option<Grid> = None;
+        let mut k = self.convs.len();
+        for (b, n) in BLOCK_CONVS.iter().enumerate().rev() {
+            // Gradient w.r.t. this block's output (its tap): from the loss, plus from the
+            // pooled path into the next block.
+            let mut g_tap = std::mem::replace(&mut tap_grads[b], Grid::zeros(0, 0, 0, 0));
+            if let Some(next) = grad.take() {
+                max_pool_backward(fy.acts[k - 1].as_ref().expect("kept"), &next, &mut g_tap);
+            }
+            let mut g = g_tap;
+            for _ in 0..*n {
+                k -= 1;
+                let conv = &self.convs[k];
+                let act = fy.acts[k].as_ref().expect("kept");
+                // Through the ReLU: zero where the output was clipped (and on the padding).
+                let (h_, c) = (act.h, act.c);
+                let gs = act.guard() * c;
+                g.data[gs..gs + act.pixels() * c]
+                    .par_chunks_mut(act.stride() * c)
+                    .zip(act.data[gs..gs + act.pixels() * c].par_chunks(act.stride() * c))
+                    .enumerate()
+                    .for_each(|(r, (gr, ar))| {
+                        let y = r % (h_ + 2);
+                        if y == 0 || y == h_ + 1 {
+                            gr.fill(0.0);
+                            return;
+                        }
+                        let last = gr.len() - c;
+                        gr[..c].fill(0.0);
+                        gr[last..].fill(0.0);
+                        for (gv, av) in gr[c..last].iter_mut().zip(&ar[c..last]) {
+                            if *av <= 0.0 {
+                                *gv = 0.0;
+                            }
+                        }
+                    });
+                // Its padding pixels hold garbage: the next ReLU mask, the pooling gradient
+                // and the final read all take the interior only.
+                g = conv.backward(&g);
+            }
+            grad = Some(g);
+        }
+        let g0 = grad.expect("input gradient");
+        // Grid (scaled input) → x̂ layout; d/dx of (x − shift)/scale is 1/scale.
+        let mut out = vec![0.0f32; x.len()];
+        let plane = h * w;
+        out.par_chunks_mut(frames * plane)
+            .enumerate()
+            .for_each(|(bc, chunk)| {
+                let (bi, ch) = (bc / 3, bc % 3);
+                let inv = 1.0 / LPIPS_SCALE[ch];
+                for ti in 0..frames {
+                    for y in 0..h {
+                        let p = g0.at(bi * frames + ti, y, 0);
+                        for xx in 0..w {
+                            chunk[ti * plane + y * w + xx] = g0.data[(p + xx) * 3 + ch] * inv;
+                        }
+                    }
+                }
+            });
+        VggLoss {
+            perceptual,
+            gram,
+            grad: out,
+        }
+    }
+}
+
+/// Σ|b − a| over the interior (f64), adding `scale·sign(b − a)` into `g`.
+fn l1_and_grad(a: &Grid, b: &Grid, g: &mut Grid, scale: f32) -> f64 {
+    let (h, c, s, gs, m) = (b.h, b.c, b.stride(), b.guard() * b.c, b.pixels() * b.c);
+    g.data[gs..gs + m]
+        .par_chunks_mut(s * c)
+        .zip(a.data[gs..gs + m].par_chunks(s * c))
+        .zip(b.data[gs..gs + m].par_chunks(s * c))
+        .enumerate()
+        .map(|(r, ((gr, ar), br))| {
+            let y = r % (h + 2);
+            if y == 0 || y == h + 1 {
+                return 0.0;
+            }
+            let mut sum = 0.0f64;
+            for ((gv, av), bv) in gr[c..(s - 1) * c]
+                .iter_mut()
+                .zip(&ar[c..(s - 1) * c])
+                .zip(&br[c..(s - 1) * c])
+            {
+                let d = bv - av;
+                sum += d.abs() as f64;
+                if d > 0.0 {
+                    *gv += scale;
+                } else if d < 0.0 {
+                    *gv -= scale;
+                }
+            }
+            sum
+        })
+        .sum()
+}
+
+/// Gram matrices `Fᵀ F / count` of the groups (clips or frames) of a tap, [groups][C·C].
+fn gram_matrices(f: &Grid, group: usize) -> Vec<Vec<f32>> {
+    let c = f.c;
+    let count = (group * f.h * f.w) as f32;
+    (0..f.n / group)
+        .map(|gi| {
+            let (start, rows) = f.image_rows(gi * group, (gi + 1) * group);
+            let mut out = vec![0.0f32; c * c];
+            // SAFETY: rows `start..start+rows` of `f` exist; `out` is C×C.
+            unsafe {
+                gemm(
+                    c,
+                    c,
+                    rows,
+                    out.as_mut_ptr(),
+                    1,
+                    c as isize,
+                    false,
+                    f.data.as_ptr().add(start * c),
+                    c as isize,
+                    1,
+                    f.data.as_ptr().add(start * c),
+                    1,
+                    c as isize,
+                    0.0,
+                    1.0 / count,
+                    false,
+                    false,
+                    false,
+                    parallelism(c, c, rows),
+                );
+            }
+            out
+        })
+        .collect()
+}
+
+/// Σ over groups mean (G(b) − G(a))² (f64), adding `weight·∂/∂b` of it into `g`.
+fn gram_and_grad(
+    a: &Grid,
+    b: &Grid,
+    g: &mut Grid,
+    batch: usize,
+    frames: usize,
+    mode: GramMode,
+    weight: f64,
+) -> f64 {
+    let group = match mode {
+        GramMode::Clip => frames,
+        GramMode::Frame => 1,
+    };
+    debug_assert_eq!(b.n, batch * frames);
+    let c = b.c;
+    let ga = gram_matrices(a, group);
+    let gb = gram_matrices(b, group);
+    let numel = (ga.len() * c * c) as f64;
+    let count = (group * b.h * b.w) as f64;
+    let mut loss = 0.0f64;
+    for (gi, (ma, mb)) in ga.iter().zip(&gb).enumerate() {
+        // L = Σ(Gb − Ga)² / numel; ∂L/∂Gb = 2(Gb − Ga)/numel (symmetric), and with
+        // Gb = Fᵀ F / count, ∂L/∂F = F · 2·∂L/∂Gb / count.
+        let mut d = vec![0.0f32; c * c];
+        for ((dv, va), vb) in d.iter_mut().zip(ma).zip(mb) {
+            let diff = (*vb - *va) as f64;
+            loss += diff * diff;
+            *dv = (4.0 * diff / numel / count * weight) as f32;
+        }
+        let (start, rows) = b.image_rows(gi * group, (gi + 1) * group);
+        // SAFETY: rows `start..start+rows` exist in both grids (same geometry); `d` is C×C.
+        unsafe {
+            gemm(
+                rows,
+                c,
+                c,
+                g.data.as_mut_ptr().add(start * c),
+                1,
+                c as isize,
+                true,
+                b.data.as_ptr().add(start * c),
+                1,
+                c as isize,
+                d.as_ptr(),
+                1,
+                c as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism(rows, c, c),
+            );
+        }
+    }
+    loss / numel
+}
