@@ -8,6 +8,8 @@
 #   WARMUP=2 STEPS=5 scripts/bench_train_step.sh
 #   SIZES="8:17:64:64:1 32:9:128:128:1" scripts/bench_train_step.sh   # channels:frames:h:w:batch
 #   PERCEPTUAL=0 scripts/bench_train_step.sh   # L1 only (no VGG): the tokenizer's share
+#   CPU_VGG=0 scripts/bench_train_step.sh      # VGG through burn's autodiff, not CpuVgg
+#   KEEP_FREED=0 scripts/bench_train_step.sh   # glibc malloc left at its defaults
 #
 # The Rust example is built with the workspace's dev profile (dependencies — burn's kernels —
 # at opt-level 3, workspace crates at 1; see Cargo.toml). A release build of burn takes ~16 min
@@ -43,7 +45,8 @@ for size in $SIZES; do
     args=(--channels "$ch" --frames "$t" --height "$h" --width "$w" --batch "$b"
           --warmup "$WARMUP" --steps "$STEPS" --vgg "$VGG" --perceptual "$PERCEPTUAL")
     echo "== channels $ch, input ${b}x3x${t}x${h}x${w}: cosmotok" >&2
-    RAYON_NUM_THREADS="$THREADS" "$BIN" "${args[@]}" | tee -a "$results" >&2
+    RAYON_NUM_THREADS="$THREADS" "$BIN" "${args[@]}" \
+        --cpu-vgg "${CPU_VGG:-1}" --keep-freed-memory "${KEEP_FREED:-1}" | tee -a "$results" >&2
     echo "== channels $ch, input ${b}x3x${t}x${h}x${w}: pytorch" >&2
     python3 scripts/bench_train_step.py "${args[@]}" --threads "$THREADS" | tee -a "$results" >&2
 done

@@ -64,6 +64,8 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    let tuned = cosmotok_train::memory::keep_freed_memory();
+    tracing::debug!("glibc malloc keeps freed memory: {tuned}");
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Encode(a) => codec::encode(a),

@@ -180,6 +180,11 @@ pub struct LossConfig {
     pub vgg_weights: Option<PathBuf>,
     /// VGG-16 block widths (the real network: [64, 128, 256, 512, 512]).
     pub vgg_widths: [usize; 5],
+    /// On the Flex (CPU) device, run the frozen VGG on the host-memory kernels of
+    /// [`CpuVgg`](crate::CpuVgg) (default) instead of burn's autodiff. Same losses and
+    /// gradients (tests hold them to ≤ 1e-5 of each other and of PyTorch); other devices
+    /// always use burn's path.
+    pub cpu_vgg: bool,
     pub adversarial: AdvConfig,
 }
 
@@ -198,6 +203,7 @@ impl Default for LossConfig {
             kl_weight: Schedule::Constant(1e-6),
             vgg_weights: None,
             vgg_widths: crate::vgg::VGG16_WIDTHS,
+            cpu_vgg: true,
             adversarial: AdvConfig::default(),
         }
     }

@@ -21,6 +21,7 @@
 //! gram_mode = "clip"                               # or "frame"
 //! kl_weight = 1e-6
 //! vgg_weights = "weights/vgg16.safetensors"        # python3 scripts/convert_vgg16.py --out …
+//! cpu_vgg = true                                   # Flex: VGG on CpuVgg's kernels (false: burn autodiff)
 //! [loss.adversarial]
 //! enabled = true
 //! disc = "patch3d"                                 # patch2d | patch3d | frames2d

@@ -71,7 +71,7 @@ impl ReconLoss {
         };
         Ok(Self {
             cfg: cfg.clone(),
-            cpu_vgg: vgg.as_ref().and_then(cpu_vgg_for),
+            cpu_vgg: vgg.as_ref().filter(|_| cfg.cpu_vgg).and_then(cpu_vgg_for),
             vgg,
             extras: Vec::new(),
         })
@@ -87,14 +87,15 @@ impl ReconLoss {
         }
         Ok(Self {
             cfg: cfg.clone(),
-            cpu_vgg: vgg.as_ref().and_then(cpu_vgg_for),
+            cpu_vgg: vgg.as_ref().filter(|_| cfg.cpu_vgg).and_then(cpu_vgg_for),
             vgg,
             extras: Vec::new(),
         })
     }
 
-    /// Turns the host-memory VGG ([`CpuVgg`]) on or off. It is on by default when the VGG
-    /// lives on the Flex device; off, the VGG terms run through burn's autodiff on any device.
+    /// Turns the host-memory VGG ([`CpuVgg`]) on or off. It is on when the VGG lives on the
+    /// Flex device and `[loss] cpu_vgg` is true (the default); off, the VGG terms run through
+    /// burn's autodiff on any device.
     pub fn with_cpu_vgg(mut self, on: bool) -> Self {
         self.cpu_vgg = if on {
             self.vgg.as_ref().map(CpuVgg::new)

@@ -35,6 +35,10 @@ struct Args {
     steps: usize,
     vgg: PathBuf,
     perceptual: f64,
+    /// `[loss] cpu_vgg` (1: CpuVgg, 0: burn autodiff).
+    cpu_vgg: bool,
+    /// Tune glibc malloc as `cosmotok` does (1) or leave it alone (0).
+    keep_freed_memory: bool,
 }
 
 impl Args {
@@ -49,6 +53,8 @@ impl Args {
             steps: 5,
             vgg: PathBuf::from("target/bench/vgg16_random.safetensors"),
             perceptual: 0.1,
+            cpu_vgg: true,
+            keep_freed_memory: true,
         };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         for pair in argv.chunks(2) {
@@ -69,6 +75,8 @@ impl Args {
                 "--warmup" => a.warmup = num()?,
                 "--steps" => a.steps = num()?,
                 "--vgg" => a.vgg = PathBuf::from(value),
+                "--cpu-vgg" => a.cpu_vgg = num()? != 0,
+                "--keep-freed-memory" => a.keep_freed_memory = num()? != 0,
                 "--perceptual" => {
                     a.perceptual = value
                         .parse()
@@ -76,7 +84,7 @@ impl Args {
                 }
                 other => bail!(
                     "unknown argument `{other}` (expected --channels --frames --height --width \
-                     --batch --warmup --steps --vgg --perceptual)"
+                     --batch --warmup --steps --vgg --perceptual --cpu-vgg --keep-freed-memory)"
                 ),
             }
         }
@@ -147,6 +155,7 @@ pixel_weight = 1.0
 perceptual_weight = {perc}
 gram_weight = 0.0
 vgg_weights = "{vgg}"
+cpu_vgg = {cpu_vgg}
 
 [eval]
 every = 0
@@ -154,7 +163,8 @@ grids = 0
 "#,
         out = out.display(),
         channels = a.channels,
-        vgg = a.vgg.display()
+        vgg = a.vgg.display(),
+        cpu_vgg = a.cpu_vgg
     );
     let mut table: toml::Table = toml::from_str(&text)?;
     table.insert("data".into(), toml::Value::Table(data_table(a)?));
@@ -184,6 +194,8 @@ fn median(v: &[f64]) -> f64 {
 
 fn main() -> Result<()> {
     let a = Args::parse()?;
+    // As `cosmotok` does at start-up (crates/cli/src/main.rs).
+    let malloc_tuned = a.keep_freed_memory && cosmotok_train::memory::keep_freed_memory();
     let out = std::env::temp_dir().join(format!("cosmotok_bench_train_{}", std::process::id()));
     let cfg = train_config(&a, &out)?;
     let t0 = Instant::now();
@@ -250,6 +262,8 @@ fn main() -> Result<()> {
         "losses": losses,
         "peak_rss_train_mib": peak_train,
         "peak_rss_mib": peak_rss_mib(),
+        "cpu_vgg": a.cpu_vgg,
+        "malloc_keeps_freed_memory": malloc_tuned,
     });
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
