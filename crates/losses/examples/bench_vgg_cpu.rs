@@ -1,5 +1,6 @@
 //! Times `CpuVgg::loss` (perceptual + its input gradient, full VGG-16 widths, random weights)
-//! on a clip: `cargo run -p cosmotok-losses --example bench_vgg_cpu -- B T H W REPS`.
+//! on a clip: `cargo run -p cosmotok-losses --example bench_vgg_cpu -- B T H W REPS [MIN TILE]`
+//! (MIN, TILE: Winograd F(TILE, 3) for convs of ≥ MIN channels; default: `CpuVgg::new`'s).
 //! Prints one JSON object with the median seconds.
 
 use std::time::Instant;
@@ -9,6 +10,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use cosmotok_losses::config::GramMode;
 use cosmotok_losses::vgg::VGG16_WIDTHS;
+use cosmotok_losses::vgg_cpu::{WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE};
 use cosmotok_losses::{CpuVgg, Vgg16};
 
 fn main() -> Result<()> {
@@ -19,11 +21,13 @@ fn main() -> Result<()> {
                 .with_context(|| format!("`{s}` is not a whole number"))
         })
         .collect::<Result<_>>()?;
-    let [b, t, h, w, reps] = args[..] else {
-        bail!("usage: bench_vgg_cpu B T H W REPS (got {args:?})");
+    let (b, t, h, w, reps, min, tile) = match args[..] {
+        [b, t, h, w, reps] => (b, t, h, w, reps, WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE),
+        [b, t, h, w, reps, min, tile] => (b, t, h, w, reps, min, tile),
+        _ => bail!("usage: bench_vgg_cpu B T H W REPS [MIN TILE] (got {args:?})"),
     };
     let dev = Device::flex();
-    let vgg = CpuVgg::new(&Vgg16::new(VGG16_WIDTHS, &dev));
+    let vgg = CpuVgg::with_winograd(&Vgg16::new(VGG16_WIDTHS, &dev), min, tile);
     let dims = [b, 3, t, h, w];
     let x = Tensor::<5>::random(dims, Distribution::Uniform(-1.0, 1.0), &dev);
     let xh = Tensor::<5>::random(dims, Distribution::Uniform(-1.0, 1.0), &dev);
@@ -40,7 +44,7 @@ fn main() -> Result<()> {
         .collect();
     times.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "{{\"impl\":\"cosmotok CpuVgg\",\"input\":{dims:?},\"loss_and_grad_s\":{:.4}}}",
+        "{{\"impl\":\"cosmotok CpuVgg\",\"input\":{dims:?},\"winograd_min\":{min},\"tile\":{tile},\"loss_and_grad_s\":{:.4}}}",
         times[times.len() / 2]
     );
     Ok(())

@@ -23,9 +23,11 @@ use crate::vgg::{BLOCK_CONVS, LPIPS_SCALE, LPIPS_SHIFT, Vgg16};
 use crate::winograd::Winograd;
 
 /// Convolutions whose input and output both have at least this many channels run as
-/// Winograd F(2×2, 3×3) ([`Winograd`]); narrower ones as three direct GEMMs ([`conv_grid`]),
+/// Winograd convolutions ([`Winograd`]); narrower ones as three direct GEMMs ([`conv_grid`]),
 /// where the Winograd transforms would cost more than the multiplications they save.
 pub const WINOGRAD_MIN_CHANNELS: usize = 64;
+/// Output tile of the Winograd convolutions: F(4×4, 3×3) (36 multiplications per 16 outputs).
+pub const WINOGRAD_TILE: usize = 4;
 
 /// `n` NHWC images of `h`×`w` pixels and `c` channels, stored on a grid with a one-pixel zero
 /// border ((h+2)×(w+2) pixels per image) and `w+3` zero pixels before and after all images, so
@@ -126,7 +128,12 @@ struct Conv3x3 {
 
 impl Conv3x3 {
     /// From PyTorch-layout weights `[C_out, C_in, 3, 3]` and bias `[C_out]`.
-    fn new(w: &[f32], bias: Vec<f32>, c_in: usize, c_out: usize, winograd_min: usize) -> Self {
+    fn new(
+        w: &[f32],
+        bias: Vec<f32>,
+        (c_in, c_out): (usize, usize),
+        (winograd_min, tile): (usize, usize),
+    ) -> Self {
         assert_eq!(w.len(), c_out * c_in * 9, "conv weight size");
         let mut forward = vec![0.0; 9 * c_in * c_out];
         let mut backward = vec![0.0; 9 * c_in * c_out];
@@ -147,8 +154,10 @@ impl Conv3x3 {
                 w[((co * c_in + ci) * 3 + ky) * 3 + kx]
             };
             (
-                Winograd::new(c_in, c_out, wt),
-                Winograd::new(c_out, c_in, |ci, co, ky, kx| wt(co, ci, 2 - ky, 2 - kx)),
+                Winograd::new(tile, c_in, c_out, wt),
+                Winograd::new(tile, c_out, c_in, |ci, co, ky, kx| {
+                    wt(co, ci, 2 - ky, 2 - kx)
+                }),
             )
         });
         Self {
@@ -333,12 +342,12 @@ pub struct VggLoss {
 impl CpuVgg {
     /// Copies the weights of a loaded [`Vgg16`].
     pub fn new(vgg: &Vgg16) -> Self {
-        Self::with_winograd_min(vgg, WINOGRAD_MIN_CHANNELS)
+        Self::with_winograd(vgg, WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE)
     }
 
-    /// As [`new`](Self::new), with Winograd for convs of at least `min_channels` channels in
-    /// and out (0: every conv, `usize::MAX`: none).
-    pub fn with_winograd_min(vgg: &Vgg16, min_channels: usize) -> Self {
+    /// As [`new`](Self::new), with Winograd F(`tile`, 3) (2 or 4) for convs of at least
+    /// `min_channels` channels in and out (0: every conv, `usize::MAX`: none).
+    pub fn with_winograd(vgg: &Vgg16, min_channels: usize, tile: usize) -> Self {
         let convs = vgg
             .convs
             .iter()
@@ -354,7 +363,7 @@ impl CpuVgg {
                     Some(b) => b.val().into_data().try_to_vec::<f32>().expect("f32"),
                     None => vec![0.0; c_out],
                 };
-                Conv3x3::new(&w, b, c_in, c_out, min_channels)
+                Conv3x3::new(&w, b, (c_in, c_out), (min_channels, tile))
             })
             .collect();
         Self { convs }
