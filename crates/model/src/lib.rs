@@ -8,6 +8,7 @@ pub mod attention;
 pub mod bottleneck;
 pub mod causal_conv;
 pub mod config;
+pub mod conv_grad;
 pub mod decoder2d;
 pub mod decoder3d;
 pub mod downsample;
