@@ -112,22 +112,31 @@ impl Grid {
     }
 }
 
-/// One 3×3 convolution (padding 1) with its weights laid out for [`conv_grid`].
+/// The weights of one conv, in the layout of the kernel that runs it.
+#[derive(Clone, Debug)]
+enum Kernels {
+    /// For [`conv_grid`]: forward `[ky][kx·C_in + ci][co]` = W[co, ci, ky, kx]; input gradient
+    /// `[ky][kx·C_out + co][ci]` = W[co, ci, 2−ky, 2−kx].
+    Direct {
+        forward: Vec<f32>,
+        backward: Vec<f32>,
+    },
+    /// The same two kernels in the Winograd domain.
+    Winograd(Winograd, Winograd),
+}
+
+/// One 3×3 convolution (padding 1).
 #[derive(Clone, Debug)]
 struct Conv3x3 {
     c_in: usize,
     c_out: usize,
-    /// `[ky][kx·C_in + ci][co]` = W[co, ci, ky, kx].
-    forward: Vec<f32>,
-    /// The input-gradient kernel: `[ky][kx·C_out + co][ci]` = W[co, ci, 2−ky, 2−kx].
-    backward: Vec<f32>,
-    /// The same two kernels in the Winograd domain, for wide enough convs.
-    winograd: Option<(Winograd, Winograd)>,
+    kernels: Kernels,
     bias: Vec<f32>,
 }
 
 impl Conv3x3 {
-    /// From PyTorch-layout weights `[C_out, C_in, 3, 3]` and bias `[C_out]`.
+    /// From PyTorch-layout weights `[C_out, C_in, 3, 3]` and bias `[C_out]`; Winograd
+    /// F(`tile`, 3) when both channel counts are at least `winograd_min`.
     fn new(
         w: &[f32],
         bias: Vec<f32>,
@@ -135,54 +144,53 @@ impl Conv3x3 {
         (winograd_min, tile): (usize, usize),
     ) -> Self {
         assert_eq!(w.len(), c_out * c_in * 9, "conv weight size");
-        let mut forward = vec![0.0; 9 * c_in * c_out];
-        let mut backward = vec![0.0; 9 * c_in * c_out];
-        for co in 0..c_out {
-            for ci in 0..c_in {
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        let v = w[((co * c_in + ci) * 3 + ky) * 3 + kx];
-                        forward[(ky * 3 * c_in + kx * c_in + ci) * c_out + co] = v;
-                        let (fy, fx) = (2 - ky, 2 - kx);
-                        backward[(fy * 3 * c_out + fx * c_out + co) * c_in + ci] = v;
-                    }
-                }
-            }
-        }
-        let winograd = (c_in.min(c_out) >= winograd_min).then(|| {
-            let wt = |co: usize, ci: usize, ky: usize, kx: usize| {
-                w[((co * c_in + ci) * 3 + ky) * 3 + kx]
-            };
-            (
+        let wt =
+            |co: usize, ci: usize, ky: usize, kx: usize| w[((co * c_in + ci) * 3 + ky) * 3 + kx];
+        let kernels = if c_in.min(c_out) >= winograd_min {
+            Kernels::Winograd(
                 Winograd::new(tile, c_in, c_out, wt),
                 Winograd::new(tile, c_out, c_in, |ci, co, ky, kx| {
                     wt(co, ci, 2 - ky, 2 - kx)
                 }),
             )
-        });
+        } else {
+            let mut forward = vec![0.0; 9 * c_in * c_out];
+            let mut backward = vec![0.0; 9 * c_in * c_out];
+            for co in 0..c_out {
+                for ci in 0..c_in {
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let v = wt(co, ci, ky, kx);
+                            forward[(ky * 3 * c_in + kx * c_in + ci) * c_out + co] = v;
+                            let (fy, fx) = (2 - ky, 2 - kx);
+                            backward[(fy * 3 * c_out + fx * c_out + co) * c_in + ci] = v;
+                        }
+                    }
+                }
+            }
+            Kernels::Direct { forward, backward }
+        };
         Self {
             c_in,
             c_out,
-            forward,
-            backward,
-            winograd,
+            kernels,
             bias,
         }
     }
 
     /// The convolution of `x` (padding pixels of the result: zero or garbage).
     fn forward(&self, x: &Grid) -> Grid {
-        match &self.winograd {
-            Some((w, _)) => w.conv(x),
-            None => conv_grid(x, &self.forward, self.c_out),
+        match &self.kernels {
+            Kernels::Winograd(w, _) => w.conv(x),
+            Kernels::Direct { forward, .. } => conv_grid(x, forward, self.c_out),
         }
     }
 
     /// The gradient w.r.t. the input, from the (zero-padded) gradient w.r.t. the output.
     fn backward(&self, grad_out: &Grid) -> Grid {
-        match &self.winograd {
-            Some((_, w)) => w.conv(grad_out),
-            None => conv_grid(grad_out, &self.backward, self.c_in),
+        match &self.kernels {
+            Kernels::Winograd(_, w) => w.conv(grad_out),
+            Kernels::Direct { backward, .. } => conv_grid(grad_out, backward, self.c_in),
         }
     }
 }
