@@ -4,6 +4,8 @@
 //! * [`ReconLoss`]: pixel L1/L2 (optional mask), VGG-16 perceptual and Gram-matrix losses, the
 //!   VAE KL term, each weighted by a [`Schedule`] of the iteration; extra terms (e.g. a RAFT
 //!   optical-flow loss) plug in through [`ReconTerm`].
+//! * [`CpuVgg`]: the frozen VGG-16 on host memory (NHWC, Winograd F(4×4, 3×3)), loss and
+//!   gradient w.r.t. x̂ only — what `ReconLoss` runs on the Flex device.
 //! * [`Discriminator`]: 2-D / 3-D / frame-wise PatchGAN with group, spectral or no norm;
 //!   [`d_loss`] / [`g_loss`] (hinge, non-saturating), [`LeCam`], [`r1_penalty`],
 //!   [`adaptive_weight`] and [`combine_grads`] for the generator step.
