@@ -84,8 +84,9 @@ impl Grid {
         self.data[g * c..(g + m) * c].par_chunks_mut(s * c)
     }
 
-    /// Applies `f(value, channel)` to every interior value and zeroes the padding.
-    fn map_interior(&mut self, f: impl Fn(f32, usize) -> f32 + Sync) {
+    /// Runs `f(r, interior)` on the interior pixels of every padded row `r` (all images) and
+    /// zeroes the padding.
+    fn for_each_interior_row(&mut self, f: impl Fn(usize, &mut [f32]) + Sync) {
         let (h, c) = (self.h, self.c);
         self.rows_mut().enumerate().for_each(|(r, row)| {
             let y = r % (h + 2);
@@ -96,7 +97,21 @@ impl Grid {
             let last = row.len() - c;
             row[..c].fill(0.0);
             row[last..].fill(0.0);
-            for px in row[c..last].chunks_exact_mut(c) {
+            f(r, &mut row[c..last]);
+        });
+    }
+
+    /// The interior pixels of padded row `r` (as [`for_each_interior_row`] numbers them).
+    fn interior_row(&self, r: usize) -> &[f32] {
+        let start = (self.guard() + r * self.stride() + 1) * self.c;
+        &self.data[start..start + self.w * self.c]
+    }
+
+    /// Applies `f(value, channel)` to every interior value and zeroes the padding.
+    fn map_interior(&mut self, f: impl Fn(f32, usize) -> f32 + Sync) {
+        let c = self.c;
+        self.for_each_interior_row(|_, row| {
+            for px in row.chunks_exact_mut(c) {
                 for (ch, v) in px.iter_mut().enumerate() {
                     *v = f(*v, ch);
                 }
@@ -484,27 +499,13 @@ impl CpuVgg {
                 let conv = &self.convs[k];
                 let act = fy.acts[k].as_ref().expect("kept");
                 // Through the ReLU: zero where the output was clipped (and on the padding).
-                let (h_, c) = (act.h, act.c);
-                let gs = act.guard() * c;
-                g.data[gs..gs + act.pixels() * c]
-                    .par_chunks_mut(act.stride() * c)
-                    .zip(act.data[gs..gs + act.pixels() * c].par_chunks(act.stride() * c))
-                    .enumerate()
-                    .for_each(|(r, (gr, ar))| {
-                        let y = r % (h_ + 2);
-                        if y == 0 || y == h_ + 1 {
-                            gr.fill(0.0);
-                            return;
+                g.for_each_interior_row(|r, row| {
+                    for (gv, av) in row.iter_mut().zip(act.interior_row(r)) {
+                        if *av <= 0.0 {
+                            *gv = 0.0;
                         }
-                        let last = gr.len() - c;
-                        gr[..c].fill(0.0);
-                        gr[last..].fill(0.0);
-                        for (gv, av) in gr[c..last].iter_mut().zip(&ar[c..last]) {
-                            if *av <= 0.0 {
-                                *gv = 0.0;
-                            }
-                        }
-                    });
+                    }
+                });
                 // Its padding pixels hold garbage: the next ReLU mask, the pooling gradient
                 // and the final read all take the interior only.
                 g = conv.backward(&g);
