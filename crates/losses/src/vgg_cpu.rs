@@ -10,10 +10,11 @@
 //! transposed. burn's autodiff instead runs its generic transposed convolution (col2im), which
 //! on Flex costs about twice PyTorch's time (BENCHMARKS.md, per-conv table).
 //!
-//! Every convolution runs as three GEMMs over a zero-padded grid ([`Grid`]): one per kernel
-//! row. In NHWC the three column taps of a pixel are three consecutive pixels, so the GEMM reads
-//! them in place as one row of length 3·C_in — no im2col copy. Outputs are computed for the
-//! padding pixels too (and then zeroed), which costs (h+2)(w+2)/(h·w) extra work: 6 % at 64×64.
+//! Activations live on a zero-padded NHWC grid ([`Grid`]). Convolutions with at least
+//! [`WINOGRAD_MIN_CHANNELS`] channels run as Winograd F(4×4, 3×3) ([`Winograd`]); narrower ones
+//! (the first conv, and every conv of a narrow test VGG) as three GEMMs over the grid, one per
+//! kernel row ([`conv_grid`]): in NHWC the three column taps of a pixel are three consecutive
+//! pixels, so the GEMM reads them in place as one row of length 3·C_in — no im2col copy.
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
@@ -75,7 +76,13 @@ impl Grid {
 
     /// Pixel index of padded-grid pixel (image `i`, row `py` ≤ h+1, column `px` ≤ w+1).
     pub fn padded_at(&self, i: usize, py: usize, px: usize) -> usize {
-        self.guard() + (i * (self.h + 2) + py) * self.stride() + px
+        Self::pixel_index(self.h, self.w, i, py, px)
+    }
+
+    /// [`padded_at`](Self::padded_at) of a grid of `h`×`w` images, for writers that hold only
+    /// a raw pointer to the data.
+    pub fn pixel_index(h: usize, w: usize, i: usize, py: usize, px: usize) -> usize {
+        (w + 3) + (i * (h + 2) + py) * (w + 2) + px
     }
 
     /// The padded rows of all images (guards excluded), `stride()·c` floats each.
@@ -84,21 +91,38 @@ impl Grid {
         self.data[g * c..(g + m) * c].par_chunks_mut(s * c)
     }
 
-    /// Runs `f(r, interior)` on the interior pixels of every padded row `r` (all images) and
-    /// zeroes the padding.
-    fn for_each_interior_row(&mut self, f: impl Fn(usize, &mut [f32]) + Sync) {
+    /// Runs `f(r, interior)` on the interior pixels of every padded row `r` (all images, in
+    /// parallel), zeroes the padding, and returns the sum of what `f` returned.
+    fn sum_interior_rows(&mut self, f: impl Fn(usize, &mut [f32]) -> f64 + Sync) -> f64 {
         let (h, c) = (self.h, self.c);
-        self.rows_mut().enumerate().for_each(|(r, row)| {
-            let y = r % (h + 2);
-            if y == 0 || y == h + 1 {
-                row.fill(0.0);
-                return;
-            }
-            let last = row.len() - c;
-            row[..c].fill(0.0);
-            row[last..].fill(0.0);
-            f(r, &mut row[c..last]);
+        self.rows_mut()
+            .enumerate()
+            .map(|(r, row)| {
+                let y = r % (h + 2);
+                if y == 0 || y == h + 1 {
+                    row.fill(0.0);
+                    return 0.0;
+                }
+                let last = row.len() - c;
+                row[..c].fill(0.0);
+                row[last..].fill(0.0);
+                f(r, &mut row[c..last])
+            })
+            .sum()
+    }
+
+    /// [`sum_interior_rows`](Self::sum_interior_rows) for `f` without a result.
+    fn for_each_interior_row(&mut self, f: impl Fn(usize, &mut [f32]) + Sync) {
+        self.sum_interior_rows(|r, row| {
+            f(r, row);
+            0.0
         });
+    }
+
+    /// Image and interior row (0-based) of padded row `r` of [`for_each_interior_row`], for
+    /// images of height `h`.
+    fn image_row(h: usize, r: usize) -> (usize, usize) {
+        (r / (h + 2), r % (h + 2) - 1)
     }
 
     /// The interior pixels of padded row `r` (as [`for_each_interior_row`] numbers them).
@@ -266,14 +290,10 @@ fn conv_grid(x: &Grid, kernel: &[f32], c_out: usize) -> Grid {
 fn max_pool(a: &Grid) -> Grid {
     let (h2, w2, c) = (a.h / 2, a.w / 2, a.c);
     let mut out = Grid::zeros(a.n, h2, w2, c);
-    out.rows_mut().enumerate().for_each(|(r, row)| {
-        let (i, y) = (r / (h2 + 2), r % (h2 + 2));
-        if y == 0 || y == h2 + 1 {
-            return;
-        }
-        let y = y - 1;
+    out.for_each_interior_row(|r, row| {
+        let (i, y) = Grid::image_row(h2, r);
         for x in 0..w2 {
-            let dst = &mut row[(x + 1) * c..(x + 2) * c];
+            let dst = &mut row[x * c..(x + 1) * c];
             let p = [
                 a.at(i, 2 * y, 2 * x),
                 a.at(i, 2 * y, 2 * x + 1),
@@ -399,17 +419,14 @@ impl CpuVgg {
         assert_eq!(c, 3, "VGG input must have 3 channels");
         let mut g = Grid::zeros(b * t, h, w, 3);
         let plane = h * w;
-        g.rows_mut().enumerate().for_each(|(r, row)| {
-            let (i, y) = (r / (h + 2), r % (h + 2));
-            if y == 0 || y == h + 1 {
-                return;
-            }
-            let (bi, ti, y) = (i / t, i % t, y - 1);
+        g.for_each_interior_row(|r, row| {
+            let (i, y) = Grid::image_row(h, r);
+            let (bi, ti) = (i / t, i % t);
             for ch in 0..3 {
                 let src = ((bi * 3 + ch) * t + ti) * plane + y * w;
                 let (sh, sc) = (LPIPS_SHIFT[ch], LPIPS_SCALE[ch]);
                 for x in 0..w {
-                    row[(x + 1) * 3 + ch] = (data[src + x] - sh) / sc;
+                    row[x * 3 + ch] = (data[src + x] - sh) / sc;
                 }
             }
         });
@@ -489,7 +506,8 @@ impl CpuVgg {
         for (b, n) in BLOCK_CONVS.iter().enumerate().rev() {
             // Gradient w.r.t. this block's output (its tap): from the loss, plus from the
             // pooled path into the next block.
-            let mut g_tap = std::mem::replace(&mut tap_grads[b], Grid::zeros(0, 0, 0, 0));
+            let mut g_tap = tap_grads.pop().expect("one per block");
+            debug_assert_eq!(tap_grads.len(), b);
             if let Some(next) = grad.take() {
                 max_pool_backward(fy.acts[k - 1].as_ref().expect("kept"), &next, &mut g_tap);
             }
@@ -540,34 +558,19 @@ impl CpuVgg {
 
 /// Σ|b − a| over the interior (f64), adding `scale·sign(b − a)` into `g`.
 fn l1_and_grad(a: &Grid, b: &Grid, g: &mut Grid, scale: f32) -> f64 {
-    let (h, c, s, gs, m) = (b.h, b.c, b.stride(), b.guard() * b.c, b.pixels() * b.c);
-    g.data[gs..gs + m]
-        .par_chunks_mut(s * c)
-        .zip(a.data[gs..gs + m].par_chunks(s * c))
-        .zip(b.data[gs..gs + m].par_chunks(s * c))
-        .enumerate()
-        .map(|(r, ((gr, ar), br))| {
-            let y = r % (h + 2);
-            if y == 0 || y == h + 1 {
-                return 0.0;
+    g.sum_interior_rows(|r, gr| {
+        let mut sum = 0.0f64;
+        for ((gv, av), bv) in gr.iter_mut().zip(a.interior_row(r)).zip(b.interior_row(r)) {
+            let d = bv - av;
+            sum += d.abs() as f64;
+            if d > 0.0 {
+                *gv += scale;
+            } else if d < 0.0 {
+                *gv -= scale;
             }
-            let mut sum = 0.0f64;
-            for ((gv, av), bv) in gr[c..(s - 1) * c]
-                .iter_mut()
-                .zip(&ar[c..(s - 1) * c])
-                .zip(&br[c..(s - 1) * c])
-            {
-                let d = bv - av;
-                sum += d.abs() as f64;
-                if d > 0.0 {
-                    *gv += scale;
-                } else if d < 0.0 {
-                    *gv -= scale;
-                }
-            }
-            sum
-        })
-        .sum()
+        }
+        sum
+    })
 }
 
 /// Gram matrices `Fᵀ F / count` of the groups (clips or frames) of a tap, [groups][C·C].

@@ -17,8 +17,8 @@ use crate::vgg_cpu::Grid;
 /// Floats of transformed inputs + products per chunk (≈ 1 MiB, an L2 cache).
 const CHUNK_FLOATS: usize = 256 * 1024;
 
-/// The transform matrices of one F(M, 3), α = A = M + 2, as associated constants so that the
-/// transforms compile to straight-line code with the zero and ±1 coefficients folded away.
+/// The transform matrices of one F(M, 3), α = A = M + 2 (the tile sizes are const generics so
+/// that the per-tile arrays live on the stack).
 trait Tile<const M: usize, const A: usize> {
     /// Bᵀ, α×α.
     const BT: [[f32; A]; A];
@@ -295,7 +295,6 @@ fn output_transform<const M: usize, const A: usize, T: Tile<M, A>>(
     out: OutPtr,
 ) {
     let (th, tw) = (h.div_ceil(M), w.div_ceil(M));
-    let stride = w + 2;
     let mut r = vec![0.0f32; M * A * c];
     let mut y = vec![0.0f32; M * M * c];
     for tl in 0..count {
@@ -336,7 +335,7 @@ fn output_transform<const M: usize, const A: usize, T: Tile<M, A>>(
                 if oy >= h || ox >= w {
                     continue;
                 }
-                let p = (w + 3) + (img * (h + 2) + oy + 1) * stride + ox + 1;
+                let p = Grid::pixel_index(h, w, img, oy + 1, ox + 1);
                 let src = &y[(M * dy + dx) * c..(M * dy + dx + 1) * c];
                 // SAFETY: p is an interior pixel of the output grid, written by this tile only.
                 unsafe {
