@@ -69,12 +69,7 @@ impl ReconLoss {
         } else {
             None
         };
-        Ok(Self {
-            cfg: cfg.clone(),
-            cpu_vgg: vgg.as_ref().filter(|_| cfg.cpu_vgg).and_then(cpu_vgg_for),
-            vgg,
-            extras: Vec::new(),
-        })
+        Self::with_vgg(cfg, vgg)
     }
 
     /// Uses an already built VGG (e.g. randomly initialised in tests).
@@ -97,10 +92,10 @@ impl ReconLoss {
     /// Flex device and `[loss] cpu_vgg` is true (the default); off, the VGG terms run through
     /// burn's autodiff on any device.
     pub fn with_cpu_vgg(mut self, on: bool) -> Self {
-        self.cpu_vgg = if on {
-            self.vgg.as_ref().map(CpuVgg::new)
-        } else {
-            None
+        self.cpu_vgg = match (on, self.cpu_vgg.take()) {
+            (false, _) => None,
+            (true, Some(built)) => Some(built),
+            (true, None) => self.vgg.as_ref().map(CpuVgg::new),
         };
         self
     }

@@ -168,24 +168,22 @@ fn weight_grad<B: Backend>(
     B::float_reshape(B::float_cat(taps, 2), w_shape)
 }
 
-/// `conv3d(x, weight, bias)` with the GEMM weight gradient when `x` lives on Flex (tracked or
-/// not); `None` on other backends, where the caller runs burn's `Conv3d::forward`.
+/// `conv3d(x, weight, bias)` with the GEMM weight gradient. `x` must live on Flex (tracked or
+/// not): the extension is implemented for Flex only, other backends panic; callers check the
+/// device and use burn's `Conv3d::forward` elsewhere.
 pub fn conv3d(
     x: Tensor<5>,
     weight: Tensor<5>,
     bias: Tensor<1>,
     options: ConvOptions<3>,
-) -> Option<Tensor<5>> {
-    if x.device().inner() != Device::flex() {
-        return None;
-    }
+) -> Tensor<5> {
     let out = <burn::backend::Dispatch as GemmGradConv>::conv3d_gemm_grad(
         x.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),
         options,
     );
-    Some(Tensor::from_dispatch(out))
+    Tensor::from_dispatch(out)
 }
 
 #[cfg(test)]
@@ -220,7 +218,7 @@ mod tests {
                 let y = if ours {
                     let options = ConvOptions::new(stride, pad, [1, 1, 1], 1);
                     let bias = conv.bias.as_ref().unwrap().val();
-                    conv3d(x.clone(), conv.weight.val(), bias, options).expect("flex")
+                    conv3d(x.clone(), conv.weight.val(), bias, options)
                 } else {
                     conv.forward(x.clone())
                 };
