@@ -7,37 +7,17 @@
 //! cargo run -p cosmotok-losses --example bench_conv -- 17 64 64 64 5   # N C_in C_out H(=W) reps
 //! ```
 
-use std::time::Instant;
+mod common;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
-/// Median wall time of `reps` calls of `f`, after one untimed call.
-fn median_time(mut f: impl FnMut(), reps: usize) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    times[times.len() / 2]
-}
-
 fn main() -> Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|s| {
-            s.parse()
-                .with_context(|| format!("`{s}` is not a whole number"))
-        })
-        .collect::<Result<_>>()?;
+    let args = common::whole_number_args()?;
     let [n, c_in, c_out, h, reps] = args[..] else {
         bail!("usage: bench_conv N C_IN C_OUT H REPS (got {args:?})");
     };
@@ -46,7 +26,7 @@ fn main() -> Result<()> {
     let x = Tensor::<4>::random([n, c_in, h, h], Distribution::Normal(0.0, 1.0), &dev);
     let w = Tensor::<4>::random([c_out, c_in, 3, 3], Distribution::Normal(0.0, 0.1), &dev);
     let b = Tensor::<1>::zeros([c_out], &dev);
-    let forward = median_time(
+    let forward = common::median_time(
         || {
             let y = conv2d(x.clone(), w.clone(), Some(b.clone()), opts.clone());
             let _ = y.into_data();
@@ -58,7 +38,7 @@ fn main() -> Result<()> {
     let xa = Tensor::<4>::from_data(x.to_data(), &adev).require_grad();
     let wa = Param::from_tensor(Tensor::<4>::from_data(w.to_data(), &adev));
     let ba = Param::from_tensor(Tensor::<1>::from_data(b.to_data(), &adev));
-    let forward_backward = median_time(
+    let forward_backward = common::median_time(
         || {
             let y = conv2d(xa.clone(), wa.val(), Some(ba.val()), opts.clone());
             let grads = y.sum().backward();

@@ -3,9 +3,9 @@
 //! (MIN, TILE: Winograd F(TILE, 3) for convs of ≥ MIN channels; default: `CpuVgg::new`'s).
 //! Prints one JSON object with the median seconds.
 
-use std::time::Instant;
+mod common;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use cosmotok_losses::config::GramMode;
@@ -14,13 +14,7 @@ use cosmotok_losses::vgg_cpu::{WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE};
 use cosmotok_losses::{CpuVgg, Vgg16};
 
 fn main() -> Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|s| {
-            s.parse()
-                .with_context(|| format!("`{s}` is not a whole number"))
-        })
-        .collect::<Result<_>>()?;
+    let args = common::whole_number_args()?;
     let (b, t, h, w, reps, min, tile) = match args[..] {
         [b, t, h, w, reps] => (b, t, h, w, reps, WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE),
         [b, t, h, w, reps, min, tile] => (b, t, h, w, reps, min, tile),
@@ -33,19 +27,15 @@ fn main() -> Result<()> {
     let xh = Tensor::<5>::random(dims, Distribution::Uniform(-1.0, 1.0), &dev);
     let x = x.into_data().try_into_vec::<f32>().expect("f32");
     let xh = xh.into_data().try_into_vec::<f32>().expect("f32");
-    let mut times: Vec<f64> = (0..reps + 1)
-        .map(|_| {
-            let t0 = Instant::now();
+    let time = common::median_time(
+        || {
             let out = vgg.loss(&x, &xh, dims, 0.1, 0.0, GramMode::Clip);
             std::hint::black_box(out);
-            t0.elapsed().as_secs_f64()
-        })
-        .skip(1)
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
+        },
+        reps,
+    );
     println!(
-        "{{\"impl\":\"cosmotok CpuVgg\",\"input\":{dims:?},\"winograd_min\":{min},\"tile\":{tile},\"loss_and_grad_s\":{:.4}}}",
-        times[times.len() / 2]
+        "{{\"impl\":\"cosmotok CpuVgg\",\"input\":{dims:?},\"winograd_min\":{min},\"tile\":{tile},\"loss_and_grad_s\":{time:.4}}}"
     );
     Ok(())
 }
