@@ -91,14 +91,11 @@ fn cpu_vgg_matches_burn_autodiff() {
             }
             let gmax = g_burn.0.iter().fold(0f32, |m, v| m.max(v.abs()));
             assert!(gmax > 0.0, "the gradient must not vanish");
-            let err = grad
-                .iter()
-                .zip(&g_burn.0)
-                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            let l2 = |v: &mut dyn Iterator<Item = f64>| v.map(|d| d * d).sum::<f64>().sqrt();
-            let e2 = l2(&mut grad.iter().zip(&g_burn.0).map(|(a, b)| (a - b) as f64))
-                / l2(&mut g_burn.0.iter().map(|b| *b as f64));
-            let em = (err / gmax) as f64;
+            let got = || {
+                let data = TensorData::new(grad.clone(), g_burn.1.clone());
+                Tensor::<5>::from_data(data, &Device::flex())
+            };
+            let (e2, em) = (rel_l2(got(), &g_burn), rel_max(got(), &g_burn));
             println!(
                 "{label} w=({wp},{wg},{mode:?}) gradient: rel L2 {e2:e}, max |Δ| / max |g| {em:e}"
             );
