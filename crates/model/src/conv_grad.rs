@@ -1,28 +1,30 @@
-//! A 3-D convolution whose weight gradient is computed as one matrix product per kernel tap,
-//! for training on the Flex (CPU) backend.
+//! A 3-D convolution with its own Flex (CPU) kernels for training: the forward pass and the
+//! weight gradient of [`crate::flex_conv`], the input and bias gradients burn's.
 //!
-//! burn's autodiff computes a convolution's weight gradient as another convolution, whose
-//! "kernel" is the whole output gradient. On Flex that becomes thin matrix products with as
-//! few rows as the kernel has taps — 1 for a pointwise conv, 3 for the causal temporal one —
-//! where the GEMM microkernel runs at a fraction of its speed. Here the weight gradient of a
-//! stride-1 conv is `Σ_taps dY · X_tapᵀ`: for each kernel tap, the output gradient
-//! ([C_out, N·T'·H'·W']) times the correspondingly shifted input ([N·T'·H'·W', C_in]) — one
-//! well-shaped GEMM per tap. The forward pass, the input gradient and the bias gradient are
-//! burn's own. Registered through burn's backend-extension API (`#[backend_extension]`) with a
-//! custom backward step for `Autodiff<Flex>`; other backends keep `Conv3d::forward`.
+//! burn-flex converts a conv's input to channels-last and adds the bias on the calling thread,
+//! and computes the weight gradient as another convolution whose "kernel" is the whole output
+//! gradient: thin matrix products with as few rows as the kernel has taps (1 for a pointwise
+//! conv, 3 for the causal temporal one), where the GEMM microkernel runs at a fraction of its
+//! speed and packs its operands on one thread. [`crate::flex_conv`] does the same forward pass
+//! in parallel (bit-identical output) and the weight gradient as im2col tiles times the output
+//! gradient, summed in parallel. Registered through burn's backend-extension API
+//! (`#[backend_extension]`) with a custom backward step for `Autodiff<Flex>`; other backends
+//! keep `Conv3d::forward`.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::{ConvOptions, ModuleOps, PadMode};
+use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
-use burn::prelude::*;
-use burn::tensor::{Shape, Slice};
 
-/// The extension operation: `conv3d` with a bias, differentiated as described above.
+use crate::flex_conv;
+use burn::prelude::*;
+
+/// The extension operations: `conv3d` with a bias, differentiated as described above, and the
+/// weight gradient its backward step uses.
 #[backend_extension(Flex, Autodiff)]
 pub trait GemmGradConv: Backend {
     fn conv3d_gemm_grad(
@@ -31,6 +33,16 @@ pub trait GemmGradConv: Backend {
         bias: FloatTensor<Self>,
         options: ConvOptions<3>,
     ) -> FloatTensor<Self>;
+
+    /// dL/dweight; burn's `conv3d_weight_backward` unless the backend has its own.
+    fn conv3d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        Self::conv3d_weight_backward(x, weight, grad, options)
+    }
 }
 
 impl GemmGradConv for Flex {
@@ -40,14 +52,27 @@ impl GemmGradConv for Flex {
         bias: FloatTensor<Self>,
         options: ConvOptions<3>,
     ) -> FloatTensor<Self> {
-        Flex::conv3d(x, weight, Some(bias), options)
+        flex_conv::forward(x, weight, bias, &options)
+    }
+
+    fn conv3d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        let w_shape = weight.shape().dims::<5>().to_vec();
+        match flex_conv::weight_grad(x.clone(), &w_shape, grad.clone(), &options) {
+            Some(g) => g,
+            None => Flex::conv3d_weight_backward(x, weight, grad, options),
+        }
     }
 }
 
 #[derive(Debug)]
 struct GemmGradConvBackward;
 
-impl<B: Backend> Backward<B, 3> for GemmGradConvBackward {
+impl<B: GemmGradConv> Backward<B, 3> for GemmGradConvBackward {
     /// Checkpointed x, weight, bias and the options.
     type State = (NodeId, NodeId, NodeId, ConvOptions<3>);
 
@@ -68,7 +93,7 @@ impl<B: Backend> Backward<B, 3> for GemmGradConvBackward {
             grads.register::<B>(node.id, g);
         }
         if let Some(node) = node_weight {
-            let g = weight_grad::<B>(x.clone(), weight, grad.clone(), &options);
+            let g = B::conv3d_weight_grad(x.clone(), weight, grad.clone(), options.clone());
             grads.register::<B>(node.id, g);
         }
         if let Some(node) = node_bias {
@@ -96,79 +121,25 @@ impl<B: Backend + GemmGradConv, C: CheckpointStrategy> GemmGradConv for Autodiff
                     prep.checkpoint(&bias),
                     options.clone(),
                 );
-                let out = B::conv3d(
+                let out = B::conv3d_gemm_grad(
                     x.into_primitive(),
                     weight.into_primitive(),
-                    Some(bias.into_primitive()),
+                    bias.into_primitive(),
                     options,
                 );
                 prep.finish(state, out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv3d(
+            OpsKind::UnTracked(prep) => prep.finish(B::conv3d_gemm_grad(
                 x.into_primitive(),
                 weight.into_primitive(),
-                Some(bias.into_primitive()),
+                bias.into_primitive(),
                 options,
             )),
         }
     }
 }
 
-/// dL/dW of a conv3d: one GEMM per kernel tap for stride 1, dilation 1, one group (burn's
-/// convolution-shaped weight gradient otherwise).
-fn weight_grad<B: Backend>(
-    x: FloatTensor<B>,
-    weight: FloatTensor<B>,
-    grad: FloatTensor<B>,
-    options: &ConvOptions<3>,
-) -> FloatTensor<B> {
-    if options.stride != [1, 1, 1] || options.dilation != [1, 1, 1] || options.groups != 1 {
-        return B::conv3d_weight_backward(x, weight, grad, options.clone());
-    }
-    let w_shape = weight.shape();
-    let [_, _, kt, kh, kw] = w_shape.dims();
-    let [n, c_in, _, _, _] = x.shape().dims();
-    let [_, c_out, to, ho, wo] = grad.shape().dims();
-    let padding: Vec<(usize, usize)> = [(0, 0), (0, 0)]
-        .into_iter()
-        .chain(options.padding)
-        .collect();
-    let x = if padding.iter().any(|&(a, b)| a + b > 0) {
-        B::float_pad(x, &padding, PadMode::Constant(0.0))
-    } else {
-        x
-    };
-    // dY as [N, C_out, L], L = T'·H'·W'.
-    let len = to * ho * wo;
-    let g = B::float_reshape(grad, Shape::new([n, c_out, len]));
-    let mut taps = Vec::with_capacity(kt * kh * kw);
-    for dt in 0..kt {
-        for dy in 0..kh {
-            for dx in 0..kw {
-                // The input each output position reads through this tap: [N, C_in, L].
-                let xs = B::float_slice(
-                    x.clone(),
-                    &[
-                        Slice::from(0..n),
-                        Slice::from(0..c_in),
-                        Slice::from(dt..dt + to),
-                        Slice::from(dy..dy + ho),
-                        Slice::from(dx..dx + wo),
-                    ],
-                );
-                let xs = B::float_reshape(xs, Shape::new([n, c_in, len]));
-                // [N, C_out, L] · [N, L, C_in] → [N, C_out, C_in], summed over the batch.
-                let p = B::float_matmul(g.clone(), B::float_swap_dims(xs, 1, 2));
-                let p = B::float_sum_dim(p, 0);
-                taps.push(B::float_reshape(p, Shape::new([c_out, c_in, 1])));
-            }
-        }
-    }
-    // [C_out, C_in, kt·kh·kw] → the weight's [C_out, C_in, kt, kh, kw] (taps in that order).
-    B::float_reshape(B::float_cat(taps, 2), w_shape)
-}
-
-/// `conv3d(x, weight, bias)` with the GEMM weight gradient. `x` must live on Flex (tracked or
+/// `conv3d(x, weight, bias)` with the Flex forward pass and weight gradient. `x` must live on Flex (tracked or
 /// not): the extension is implemented for Flex only, other backends panic; callers check the
 /// device and use burn's `Conv3d::forward` elsewhere.
 pub fn conv3d(

@@ -14,6 +14,7 @@ pub mod decoder3d;
 pub mod downsample;
 pub mod encoder2d;
 pub mod encoder3d;
+pub mod flex_conv;
 pub mod fsq;
 pub mod norm;
 pub mod resnet;

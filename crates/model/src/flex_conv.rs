@@ -1,0 +1,535 @@
+//! The causal convs' forward pass and weight gradient on Flex's host buffers, with every
+//! pass over the data spread over the rayon pool.
+//!
+//! Forward: the same algorithm as burn-flex's generic conv3d (the input in channels-last order,
+//! im2col of 512-position tiles, one GEMM per tile, the bias added), with the same GEMM calls,
+//! so the output is bit-for-bit burn's. What differs is that burn converts the input to
+//! channels-last and adds the bias on the calling thread, which for the tokenizer's layers is
+//! about a third of a conv's time; here both run in parallel, and the bias is added to each
+//! tile while it is in cache.
+//!
+//! Weight gradient: `dW[c_out, (kd, kh, kw, c_in)] = Σ_positions dY[c_out, p] · col[p, ·]`, the
+//! transpose of the forward GEMM, summed over the same im2col tiles. Small gradients (the
+//! tokenizer's) split the positions into [`GRAD_SPLITS`] fixed, contiguous runs of tiles that
+//! are summed in parallel into their own accumulators and then added in order, so the result
+//! does not depend on the number of threads; large ones run the tiles in order with a parallel
+//! GEMM. This replaces burn's convolution-shaped weight gradient, whose GEMMs have as few rows
+//! as the kernel has taps.
+//!
+//! Shapes are burn's: x [N, C_in, D, H, W], weight [C_out, C_in, kd, kh, kw], one group.
+
+use burn::backend::Flex;
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::tensor::{Bytes, DType, Shape};
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+/// Output positions per im2col tile (burn-flex's `TILE_SIZE`; the forward must match it to
+/// reproduce burn's output exactly).
+const TILE: usize = 512;
+/// burn-flex's threshold (m·n·k) above which one tile's GEMM is itself parallel.
+const PARALLEL_GEMM_WORK: usize = 192 * 192 * 192;
+/// Position runs of a small weight gradient, each summed on its own.
+pub const GRAD_SPLITS: usize = 16;
+/// Weight gradients with more elements than this use one accumulator and a parallel GEMM.
+const SPLIT_MAX_WEIGHTS: usize = 1 << 17;
+
+/// The sizes of one conv, derived from the input, the weight shape and the options.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    batch: usize,
+    c_in: usize,
+    input: [usize; 3],
+    c_out: usize,
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    padding: [usize; 3],
+    dilation: [usize; 3],
+    output: [usize; 3],
+}
+
+impl Geometry {
+    /// `None` where this module does not apply (groups, a non-f32 dtype, asymmetric padding):
+    /// callers then use burn's kernels.
+    fn new(x: &FlexTensor, w_shape: &[usize], options: &ConvOptions<3>) -> Option<Self> {
+        let xs = x.layout().shape();
+        if options.groups != 1
+            || x.dtype() != DType::F32
+            || options.padding.iter().any(|&(begin, end)| begin != end)
+            || xs.len() != 5
+            || w_shape.len() != 5
+            || w_shape[1] != xs[1]
+        {
+            return None;
+        }
+        let kernel = [w_shape[2], w_shape[3], w_shape[4]];
+        let input = [xs[2], xs[3], xs[4]];
+        let mut output = [0; 3];
+        for i in 0..3 {
+            let span = options.dilation[i] * (kernel[i] - 1) + 1;
+            let padded = input[i] + 2 * options.padding_begin()[i];
+            if padded < span {
+                return None;
+            }
+            output[i] = (padded - span) / options.stride[i] + 1;
+        }
+        Some(Self {
+            batch: xs[0],
+            c_in: xs[1],
+            input,
+            c_out: w_shape[0],
+            kernel,
+            stride: options.stride,
+            padding: options.padding_begin(),
+            dilation: options.dilation,
+            output,
+        })
+    }
+
+    /// Length of one im2col row: C_in · kd · kh · kw.
+    fn col_len(&self) -> usize {
+        self.c_in * self.taps()
+    }
+
+    fn taps(&self) -> usize {
+        self.kernel.iter().product()
+    }
+
+    fn out_positions(&self) -> usize {
+        self.output.iter().product()
+    }
+
+    fn in_positions(&self) -> usize {
+        self.input.iter().product()
+    }
+
+    /// Tiles of one batch element.
+    fn tiles(&self) -> usize {
+        self.out_positions().div_ceil(TILE)
+    }
+
+    /// Output positions [start, end) of tile `t`.
+    fn tile(&self, t: usize) -> (usize, usize) {
+        let start = t * TILE;
+        (start, (start + TILE).min(self.out_positions()))
+    }
+
+    /// burn-flex's generic conv3d path applies (not its 1×1, depthwise, small-channel or
+    /// direct paths): the only case where [`forward`] reproduces burn bit for bit.
+    fn is_burns_generic_path(&self) -> bool {
+        let pointwise =
+            self.kernel == [1, 1, 1] && self.stride == [1, 1, 1] && self.padding == [0, 0, 0];
+        // The depthwise, small-channel and direct paths all need a single input frame with a
+        // one-frame kernel.
+        let single_frame = self.kernel[0] == 1 && self.input[0] == 1;
+        !pointwise && !single_frame
+    }
+}
+
+/// x [N, C, D, H, W] → channels-last [N, D, H, W, C], one (n, d) slab per task.
+fn channels_last(x: &[f32], g: &Geometry) -> Vec<f32> {
+    let (c, [d, h, w]) = (g.c_in, g.input);
+    let plane = h * w;
+    let mut out = vec![0.0f32; g.batch * d * plane * c];
+    out.par_chunks_mut(plane * c)
+        .enumerate()
+        .for_each(|(slab, dst)| {
+            let (n, z) = (slab / d, slab % d);
+            let src = &x[n * c * d * plane + z * plane..];
+            // Blocks of 64 positions keep the 64·C destination block in L1 while the channel
+            // rows are read sequentially.
+            for p0 in (0..plane).step_by(64) {
+                let p1 = (p0 + 64).min(plane);
+                for ch in 0..c {
+                    let row = &src[ch * d * plane + p0..ch * d * plane + p1];
+                    for (i, &v) in row.iter().enumerate() {
+                        dst[(p0 + i) * c + ch] = v;
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// Fills `col` ([tile positions, col_len], row-major) with the receptive fields of output
+/// positions [start, end) of batch element `n`, in burn's order (kd, kh, kw, c_in), zeros for
+/// the padding.
+fn im2col(col: &mut [f32], x_nhwc: &[f32], g: &Geometry, n: usize, (start, end): (usize, usize)) {
+    let c = g.c_in;
+    let col_len = g.col_len();
+    let [id, ih, iw] = g.input;
+    let [_, oh, ow] = g.output;
+    let batch_base = n * g.in_positions() * c;
+    for (row, p) in col.chunks_exact_mut(col_len).zip(start..end) {
+        let (od, rem) = (p / (oh * ow), p % (oh * ow));
+        let (oy, ox) = (rem / ow, rem % ow);
+        let mut at = 0;
+        for kd in 0..g.kernel[0] {
+            let z = (od * g.stride[0] + kd * g.dilation[0]) as isize - g.padding[0] as isize;
+            for ky in 0..g.kernel[1] {
+                let y = (oy * g.stride[1] + ky * g.dilation[1]) as isize - g.padding[1] as isize;
+                for kx in 0..g.kernel[2] {
+                    let xx =
+                        (ox * g.stride[2] + kx * g.dilation[2]) as isize - g.padding[2] as isize;
+                    let dst = &mut row[at..at + c];
+                    if (0..id as isize).contains(&z)
+                        && (0..ih as isize).contains(&y)
+                        && (0..iw as isize).contains(&xx)
+                    {
+                        let pos = (z as usize * ih + y as usize) * iw + xx as usize;
+                        let src = batch_base + pos * c;
+                        dst.copy_from_slice(&x_nhwc[src..src + c]);
+                    } else {
+                        dst.fill(0.0);
+                    }
+                    at += c;
+                }
+            }
+        }
+    }
+}
+
+/// burn's weight [C_out, C_in, kd, kh, kw] → [C_out, (kd, kh, kw, C_in)], the im2col order.
+fn weight_to_col_order(w: &[f32], g: &Geometry) -> Vec<f32> {
+    let (taps, c) = (g.taps(), g.c_in);
+    let mut out = vec![0.0f32; g.c_out * taps * c];
+    for (dst, src) in out.chunks_exact_mut(taps * c).zip(w.chunks_exact(taps * c)) {
+        for ci in 0..c {
+            for k in 0..taps {
+                dst[k * c + ci] = src[ci * taps + k];
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of [`weight_to_col_order`].
+fn weight_from_col_order(w: &[f32], g: &Geometry) -> Vec<f32> {
+    let (taps, c) = (g.taps(), g.c_in);
+    let mut out = vec![0.0f32; g.c_out * taps * c];
+    for (dst, src) in out.chunks_exact_mut(taps * c).zip(w.chunks_exact(taps * c)) {
+        for ci in 0..c {
+            for k in 0..taps {
+                dst[ci * taps + k] = src[k * c + ci];
+            }
+        }
+    }
+    out
+}
+
+fn contiguous_f32(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+fn tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(Shape::from(shape)),
+        DType::F32,
+    )
+}
+
+/// A raw pointer that rayon tasks writing disjoint ranges can share.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: every task writes a disjoint set of elements (distinct (n, tile) output ranges).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// conv3d(x, weight) + bias, bit-identical to `Flex::conv3d`; burn's own kernel wherever it
+/// would not use its generic im2col path.
+pub fn forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: FlexTensor,
+    options: &ConvOptions<3>,
+) -> FlexTensor {
+    let w_shape = weight.layout().shape().to_vec();
+    let geometry = Geometry::new(&x, &w_shape, options)
+        .filter(|g| g.is_burns_generic_path() && bias.dtype() == DType::F32);
+    let Some(g) = geometry else {
+        return Flex::conv3d(x, weight, Some(bias), options.clone());
+    };
+    let (x, weight, bias) = (
+        contiguous_f32(&x),
+        contiguous_f32(&weight),
+        contiguous_f32(&bias),
+    );
+    let x_nhwc = channels_last(x.storage(), &g);
+    let w_col = weight_to_col_order(weight.storage(), &g);
+    let bias: &[f32] = bias.storage();
+    let (col_len, positions, c_out) = (g.col_len(), g.out_positions(), g.c_out);
+
+    let mut out = vec![0.0f32; g.batch * c_out * positions];
+    let dst = SharedMut(out.as_mut_ptr());
+    (0..g.batch * g.tiles())
+        .into_par_iter()
+        .for_each_init(Vec::new, |col, item| {
+            let (n, (start, end)) = (item / g.tiles(), g.tile(item % g.tiles()));
+            let len = end - start;
+            col.resize(len * col_len, 0.0);
+            im2col(col, &x_nhwc, &g, n, (start, end));
+            // burn-flex's conv GEMM: [C_out, col_len] · [col_len, len] → [C_out, len].
+            let mut result = vec![0.0f32; c_out * len];
+            let parallelism = if c_out * len * col_len >= PARALLEL_GEMM_WORK {
+                Parallelism::Rayon(0)
+            } else {
+                Parallelism::None
+            };
+            // SAFETY: the pointers and strides describe `w_col` ([c_out, col_len]), `col`
+            // ([len, col_len]) and `result` ([c_out, len]), all in bounds.
+            unsafe {
+                gemm(
+                    c_out,
+                    len,
+                    col_len,
+                    result.as_mut_ptr(),
+                    1,
+                    len as isize,
+                    false,
+                    w_col.as_ptr(),
+                    1,
+                    col_len as isize,
+                    col.as_ptr(),
+                    col_len as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
+            for (co, row) in result.chunks_exact(len).enumerate() {
+                let at = (n * c_out + co) * positions + start;
+                // SAFETY: output positions [start, end) of channel `co` of batch element `n`
+                // belong to this task only.
+                let out_row = unsafe { std::slice::from_raw_parts_mut(dst.at(at), len) };
+                for (o, &r) in out_row.iter_mut().zip(row) {
+                    *o = r + bias[co];
+                }
+            }
+        });
+    let [od, oh, ow] = g.output;
+    tensor(out, vec![g.batch, c_out, od, oh, ow])
+}
+
+/// dL/dweight of `conv3d(x, weight)` for the output gradient `grad`, shaped like the weight;
+/// `None` where this module does not apply (the caller uses burn's).
+pub fn weight_grad(
+    x: FlexTensor,
+    w_shape: &[usize],
+    grad: FlexTensor,
+    options: &ConvOptions<3>,
+) -> Option<FlexTensor> {
+    let g = Geometry::new(&x, w_shape, options)?;
+    let gs = grad.layout().shape();
+    if grad.dtype() != DType::F32
+        || gs.len() != 5
+        || gs[0] != g.batch
+        || gs[1] != g.c_out
+        || [gs[2], gs[3], gs[4]] != g.output
+    {
+        return None;
+    }
+    let (x, grad) = (contiguous_f32(&x), contiguous_f32(&grad));
+    let x_nhwc = channels_last(x.storage(), &g);
+    let dy: &[f32] = grad.storage();
+    let (col_len, c_out, positions) = (g.col_len(), g.c_out, g.out_positions());
+    let weights = c_out * col_len;
+
+    // Adds dY[:, tile] · col(tile) into acc ([c_out, col_len]).
+    let accumulate = |acc: &mut [f32], col: &mut Vec<f32>, item: usize, par: Parallelism| {
+        let (n, (start, end)) = (item / g.tiles(), g.tile(item % g.tiles()));
+        let len = end - start;
+        col.resize(len * col_len, 0.0);
+        im2col(col, &x_nhwc, &g, n, (start, end));
+        // SAFETY: lhs is dY[n, :, start..end] (rows of stride `positions`), rhs the
+        // [len, col_len] tile, dst the [c_out, col_len] accumulator; all in bounds.
+        unsafe {
+            gemm(
+                c_out,
+                col_len,
+                len,
+                acc.as_mut_ptr(),
+                1,
+                col_len as isize,
+                true,
+                dy.as_ptr().add(n * c_out * positions + start),
+                1,
+                positions as isize,
+                col.as_ptr(),
+                1,
+                col_len as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+    };
+
+    let items = g.batch * g.tiles();
+    let mut acc = vec![0.0f32; weights];
+    if weights <= SPLIT_MAX_WEIGHTS && items > 1 {
+        let splits = GRAD_SPLITS.min(items);
+        let partial: Vec<Vec<f32>> = (0..splits)
+            .into_par_iter()
+            .map(|s| {
+                let mut part = vec![0.0f32; weights];
+                let mut col = Vec::new();
+                for item in s * items / splits..(s + 1) * items / splits {
+                    accumulate(&mut part, &mut col, item, Parallelism::None);
+                }
+                part
+            })
+            .collect();
+        for part in partial {
+            for (a, p) in acc.iter_mut().zip(part) {
+                *a += p;
+            }
+        }
+    } else {
+        let mut col = Vec::new();
+        for item in 0..items {
+            accumulate(&mut acc, &mut col, item, Parallelism::Rayon(0));
+        }
+    }
+    Some(tensor(weight_from_col_order(&acc, &g), w_shape.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::TensorData;
+
+    use super::*;
+
+    fn random(shape: &[usize], seed: u64) -> FlexTensor {
+        // A small LCG: the test needs varied values, not a distribution.
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let len = shape.iter().product();
+        let data: Vec<f32> = (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+            })
+            .collect();
+        FlexTensor::from_data(TensorData::new(data, shape.to_vec()))
+    }
+
+    fn host(t: FlexTensor) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// The tokenizer's conv shapes (spatial 1×3×3 with padding, causal temporal 3×1×1,
+    /// strided downsampling, a 3×3×3), several tiles with a last one shorter than 512, and a
+    /// weight gradient large enough for the single-accumulator path.
+    /// (x shape, weight shape, stride, padding).
+    type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
+
+    const CASES: [Case; 6] = [
+        ([2, 5, 3, 7, 9], [6, 5, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([1, 8, 6, 17, 19], [8, 8, 3, 1, 1], [1, 1, 1], [0, 0, 0]),
+        ([2, 4, 2, 9, 8], [7, 4, 1, 3, 3], [1, 2, 2], [0, 0, 0]),
+        ([1, 3, 5, 6, 7], [4, 3, 3, 3, 3], [2, 1, 1], [0, 1, 1]),
+        ([1, 6, 4, 24, 30], [5, 6, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([1, 128, 2, 6, 5], [128, 128, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
+    ];
+
+    #[test]
+    fn forward_is_bit_identical_to_burn() {
+        for (i, (xs, ws, stride, pad)) in CASES.into_iter().enumerate() {
+            let options = ConvOptions::new(stride, pad, [1, 1, 1], 1);
+            let (x, w, b) = (
+                random(&xs, i as u64),
+                random(&ws, 100 + i as u64),
+                random(&[ws[0]], 200 + i as u64),
+            );
+            let g = Geometry::new(&x, &ws, &options).unwrap();
+            assert!(
+                g.is_burns_generic_path(),
+                "case {i} must run this module's kernel"
+            );
+            let ours = host(forward(x.clone(), w.clone(), b.clone(), &options));
+            let burns = host(Flex::conv3d(x, w, Some(b), options));
+            assert_eq!(ours.len(), burns.len(), "case {i}");
+            let differ = ours
+                .iter()
+                .zip(&burns)
+                .filter(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(differ.count(), 0, "case {i}: {xs:?} * {ws:?}");
+        }
+    }
+
+    /// Against a direct f64 sum over every output position and tap.
+    #[test]
+    fn weight_grad_matches_a_direct_sum() {
+        for (i, (xs, ws, stride, pad)) in CASES.into_iter().enumerate() {
+            let options = ConvOptions::new(stride, pad, [1, 1, 1], 1);
+            let x = random(&xs, 300 + i as u64);
+            let g = Geometry::new(&x, &ws, &options).unwrap();
+            let [od, oh, ow] = g.output;
+            let dy = random(&[xs[0], ws[0], od, oh, ow], 400 + i as u64);
+            let ours = host(weight_grad(x.clone(), &ws, dy.clone(), &options).unwrap());
+            let (xv, dyv) = (host(x), host(dy));
+            let [id, ih, iw] = g.input;
+            let mut worst = 0f64;
+            let mut scale = 0f64;
+            let mut k = 0;
+            for co in 0..ws[0] {
+                for ci in 0..ws[1] {
+                    for (a, b, c) in (0..ws[2]).flat_map(|a| {
+                        (0..ws[3]).flat_map(move |b| (0..ws[4]).map(move |c| (a, b, c)))
+                    }) {
+                        let mut sum = 0f64;
+                        for n in 0..xs[0] {
+                            for (z, y, xx) in (0..od).flat_map(|z| {
+                                (0..oh).flat_map(move |y| (0..ow).map(move |xx| (z, y, xx)))
+                            }) {
+                                let iz = (z * stride[0] + a) as isize - pad[0] as isize;
+                                let iy = (y * stride[1] + b) as isize - pad[1] as isize;
+                                let ix = (xx * stride[2] + c) as isize - pad[2] as isize;
+                                if iz < 0
+                                    || iy < 0
+                                    || ix < 0
+                                    || iz >= id as isize
+                                    || iy >= ih as isize
+                                    || ix >= iw as isize
+                                {
+                                    continue;
+                                }
+                                let xi = (((n * xs[1] + ci) * id + iz as usize) * ih + iy as usize)
+                                    * iw
+                                    + ix as usize;
+                                let gi = (((n * ws[0] + co) * od + z) * oh + y) * ow + xx;
+                                sum += xv[xi] as f64 * dyv[gi] as f64;
+                            }
+                        }
+                        worst = worst.max((ours[k] as f64 - sum).abs());
+                        scale = scale.max(sum.abs());
+                        k += 1;
+                    }
+                }
+            }
+            assert!(
+                worst <= 1e-5 * scale,
+                "case {i}: max |Δ| {worst:e} (max {scale:e})"
+            );
+        }
+    }
+}
