@@ -1,10 +1,10 @@
 //! 2-D image decoder (spec §4.3): conv_in → mid → levels (deepest first) of resnet blocks with
 //! optional nearest ×2 upsampling → norm → swish → conv_out → Haar unpatcher.
 
+use crate::silu::silu;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 
 use crate::config::{PatchMethod, TokenizerConfig};
 use crate::encoder2d::Mid2d;

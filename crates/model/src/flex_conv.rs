@@ -155,7 +155,13 @@ fn channels_last(x: &[f32], g: &Geometry) -> Vec<f32> {
 /// Fills `col` ([tile positions, col_len], row-major) with the receptive fields of output
 /// positions [start, end) of batch element `n`, in burn's order (kd, kh, kw, c_in), zeros for
 /// the padding.
-fn im2col(col: &mut [f32], x_nhwc: &[f32], g: &Geometry, n: usize, (start, end): (usize, usize)) {
+fn im2col_rows(
+    col: &mut [f32],
+    x_nhwc: &[f32],
+    g: &Geometry,
+    n: usize,
+    (start, end): (usize, usize),
+) {
     let c = g.c_in;
     let col_len = g.col_len();
     let [id, ih, iw] = g.input;
@@ -190,17 +196,98 @@ fn im2col(col: &mut [f32], x_nhwc: &[f32], g: &Geometry, n: usize, (start, end):
     }
 }
 
+/// Fills `col` ([col_len, end − start], row-major: one row per (kd, kh, kw, c_in) in burn's
+/// im2col order, one column per output position) with what output positions [start, end) of
+/// batch element `n` read through each tap, zeros for the padding. Reads x [N, C, D, H, W]
+/// directly: a row is a few runs along output rows, each a copy from one input row.
+fn im2col(col: &mut [f32], x: &[f32], g: &Geometry, n: usize, (start, end): (usize, usize)) {
+    let len = end - start;
+    let [id, ih, iw] = g.input;
+    let [_, oh, ow] = g.output;
+    let [sd, sh, sw] = g.stride;
+    let [dd, dh, dw] = g.dilation;
+    let [pd, ph, pw] = g.padding.map(|p| p as isize);
+    let plane = g.in_positions();
+    // The pieces of output rows the tile covers: (offset in the tile, length, od, oy, ox0).
+    let mut runs = Vec::with_capacity(len / ow + 2);
+    let mut p = start;
+    while p < end {
+        let (od, rem) = (p / (oh * ow), p % (oh * ow));
+        let (oy, ox0) = (rem / ow, rem % ow);
+        let run = (ow - ox0).min(end - p);
+        runs.push((p - start, run, od, oy, ox0));
+        p += run;
+    }
+    let mut rows = col.chunks_exact_mut(len);
+    let mut spans = Vec::with_capacity(runs.len());
+    for kd in 0..g.kernel[0] {
+        for ky in 0..g.kernel[1] {
+            for kx in 0..g.kernel[2] {
+                // What each run reads through this tap, the same for every channel: output
+                // column ox0 + i reads input column ix0 + i·sw; `first..last` of the run fall
+                // inside the input row, starting at plane offset `from`; the rest is padding.
+                spans.clear();
+                for &(offset, run, od, oy, ox0) in &runs {
+                    let z = (od * sd + kd * dd) as isize - pd;
+                    let y = (oy * sh + ky * dh) as isize - ph;
+                    let ix0 = (ox0 * sw + kx * dw) as isize - pw;
+                    let (first, last) = if z < 0 || z >= id as isize || y < 0 || y >= ih as isize {
+                        (0, 0)
+                    } else {
+                        let first = if ix0 < 0 {
+                            ((-ix0) as usize).div_ceil(sw).min(run)
+                        } else {
+                            0
+                        };
+                        let last = if ix0 >= iw as isize {
+                            first
+                        } else {
+                            ((iw as isize - 1 - ix0) as usize / sw + 1).clamp(first, run)
+                        };
+                        (first, last)
+                    };
+                    let from = if first < last {
+                        (z as usize * ih + y as usize) * iw + (ix0 + (first * sw) as isize) as usize
+                    } else {
+                        0
+                    };
+                    spans.push((offset, run, first, last, from));
+                }
+                for ci in 0..g.c_in {
+                    let src = &x[(n * g.c_in + ci) * plane..][..plane];
+                    let row = rows.next().expect("col has col_len rows");
+                    for &(offset, run, first, last, from) in &spans {
+                        let dst = &mut row[offset..offset + run];
+                        dst[..first].fill(0.0);
+                        dst[last..].fill(0.0);
+                        let inside = &mut dst[first..last];
+                        if sw == 1 {
+                            inside.copy_from_slice(&src[from..from + inside.len()]);
+                        } else {
+                            for (i, d) in inside.iter_mut().enumerate() {
+                                *d = src[from + i * sw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// burn's weight [C_out, C_in, kd, kh, kw] → [C_out, (kd, kh, kw, C_in)], the im2col order.
 fn weight_to_col_order(w: &[f32], g: &Geometry) -> Vec<f32> {
     let (taps, c) = (g.taps(), g.c_in);
     let mut out = vec![0.0f32; g.c_out * taps * c];
-    for (dst, src) in out.chunks_exact_mut(taps * c).zip(w.chunks_exact(taps * c)) {
-        for ci in 0..c {
-            for k in 0..taps {
-                dst[k * c + ci] = src[ci * taps + k];
+    out.par_chunks_mut(taps * c)
+        .zip(w.par_chunks(taps * c))
+        .for_each(|(dst, src)| {
+            for (ci, tap_values) in src.chunks_exact(taps).enumerate() {
+                for (k, &v) in tap_values.iter().enumerate() {
+                    dst[k * c + ci] = v;
+                }
             }
-        }
-    }
+        });
     out
 }
 
@@ -263,7 +350,7 @@ pub fn forward(
         contiguous_f32(&weight),
         contiguous_f32(&bias),
     );
-    let x_nhwc = channels_last(x.storage(), &g);
+    let x: &[f32] = x.storage();
     let w_col = weight_to_col_order(weight.storage(), &g);
     let bias: &[f32] = bias.storage();
     let (col_len, positions, c_out) = (g.col_len(), g.out_positions(), g.c_out);
@@ -276,7 +363,7 @@ pub fn forward(
             let (n, (start, end)) = (item / g.tiles(), g.tile(item % g.tiles()));
             let len = end - start;
             col.resize(len * col_len, 0.0);
-            im2col(col, &x_nhwc, &g, n, (start, end));
+            im2col(col, x, &g, n, (start, end));
             // burn-flex's conv GEMM: [C_out, col_len] · [col_len, len] → [C_out, len].
             let mut result = vec![0.0f32; c_out * len];
             let parallelism = if c_out * len * col_len >= PARALLEL_GEMM_WORK {
@@ -284,8 +371,20 @@ pub fn forward(
             } else {
                 Parallelism::None
             };
-            // SAFETY: the pointers and strides describe `w_col` ([c_out, col_len]), `col`
-            // ([len, col_len]) and `result` ([c_out, len]), all in bounds.
+            // For at most 16×16 outputs gemm uses a dot-product kernel when both operands are
+            // contiguous along K, as they are in burn's [len, col_len] layout; give it that
+            // layout there too, so the output stays burn's bit for bit.
+            let by_position: Vec<f32>;
+            let (rhs, rhs_cs, rhs_rs) = if c_out * len <= 16 * 16 {
+                by_position = (0..len * col_len)
+                    .map(|i| col[(i % col_len) * len + i / col_len])
+                    .collect();
+                (by_position.as_ptr(), col_len, 1)
+            } else {
+                (col.as_ptr(), 1, len)
+            };
+            // SAFETY: the pointers and strides describe `w_col` ([c_out, col_len]), the
+            // [col_len, len] columns and `result` ([c_out, len]), all in bounds.
             unsafe {
                 gemm(
                     c_out,
@@ -298,9 +397,9 @@ pub fn forward(
                     w_col.as_ptr(),
                     1,
                     col_len as isize,
-                    col.as_ptr(),
-                    col_len as isize,
-                    1,
+                    rhs,
+                    rhs_cs as isize,
+                    rhs_rs as isize,
                     0.0,
                     1.0,
                     false,
@@ -352,7 +451,7 @@ pub fn weight_grad(
         let (n, (start, end)) = (item / g.tiles(), g.tile(item % g.tiles()));
         let len = end - start;
         col.resize(len * col_len, 0.0);
-        im2col(col, &x_nhwc, &g, n, (start, end));
+        im2col_rows(col, &x_nhwc, &g, n, (start, end));
         // SAFETY: lhs is dY[n, :, start..end] (rows of stride `positions`), rhs the
         // [len, col_len] tile, dst the [c_out, col_len] accumulator; all in bounds.
         unsafe {

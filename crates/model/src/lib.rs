@@ -18,6 +18,7 @@ pub mod flex_conv;
 pub mod fsq;
 pub mod norm;
 pub mod resnet;
+pub mod silu;
 pub mod stream;
 pub mod tiling;
 pub mod tokenizer;

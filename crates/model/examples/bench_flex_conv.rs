@@ -1,0 +1,83 @@
+//! Times the causal convs' Flex kernels (`cosmotok_model::flex_conv`) against burn-flex's own
+//! conv3d forward and weight gradient, on the layer shapes of the channels-32 CV8x8x8 training
+//! benchmark (BENCHMARKS.md), and prints the ratio.
+//!
+//!     RAYON_NUM_THREADS=2 cargo run -p cosmotok-model --example bench_flex_conv [REPS]
+
+use std::time::Instant;
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::tensor::TensorData;
+use cosmotok_model::flex_conv;
+
+fn random(shape: &[usize]) -> FlexTensor {
+    let len: usize = shape.iter().product();
+    let data: Vec<f32> = (0..len)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+        .collect();
+    FlexTensor::from_data(TensorData::new(data, shape.to_vec()))
+}
+
+fn median(reps: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// (x shape, weight shape, stride, padding).
+type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
+
+fn main() {
+    let reps: usize = std::env::args()
+        .nth(1)
+        .map_or(7, |a| a.parse().expect("REPS"));
+    let cases: [Case; 5] = [
+        ([1, 32, 5, 64, 64], [32, 32, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([1, 32, 7, 64, 64], [32, 32, 3, 1, 1], [1, 1, 1], [0, 0, 0]),
+        ([1, 64, 3, 32, 32], [64, 64, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        (
+            [1, 128, 2, 16, 16],
+            [128, 128, 1, 3, 3],
+            [1, 1, 1],
+            [0, 1, 1],
+        ),
+        ([1, 32, 5, 65, 65], [32, 32, 1, 3, 3], [1, 2, 2], [0, 0, 0]),
+    ];
+    println!("| x | weight | stride | forward burn / ours ms | weight grad burn / ours ms |");
+    println!("|---|---|---|---|---|");
+    for (xs, ws, stride, pad) in cases {
+        let options = ConvOptions::new(stride, pad, [1, 1, 1], 1);
+        let (x, w, b) = (random(&xs), random(&ws), random(&[ws[0]]));
+        let y = Flex::conv3d(x.clone(), w.clone(), Some(b.clone()), options.clone());
+        let dy = random(y.layout().shape());
+        let fb = median(reps, || {
+            Flex::conv3d(x.clone(), w.clone(), Some(b.clone()), options.clone());
+        });
+        let fo = median(reps, || {
+            flex_conv::forward(x.clone(), w.clone(), b.clone(), &options);
+        });
+        let gb = median(reps, || {
+            Flex::conv3d_weight_backward(x.clone(), w.clone(), dy.clone(), options.clone());
+        });
+        let go = median(reps, || {
+            flex_conv::weight_grad(x.clone(), &ws, dy.clone(), &options).unwrap();
+        });
+        println!(
+            "| {xs:?} | {ws:?} | {stride:?} | {:.2} / {:.2} ({:.2}×) | {:.2} / {:.2} ({:.2}×) |",
+            fb * 1e3,
+            fo * 1e3,
+            fo / fb,
+            gb * 1e3,
+            go * 1e3,
+            go / gb
+        );
+    }
+}
