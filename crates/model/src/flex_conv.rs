@@ -364,8 +364,9 @@ pub fn forward(
             let len = end - start;
             col.resize(len * col_len, 0.0);
             im2col(col, x, &g, n, (start, end));
-            // burn-flex's conv GEMM: [C_out, col_len] · [col_len, len] → [C_out, len].
-            let mut result = vec![0.0f32; c_out * len];
+            // burn-flex's conv GEMM: [C_out, col_len] · [col_len, len] → [C_out, len], written
+            // straight into the output's rows (the destination stride does not change what
+            // gemm computes).
             let parallelism = if c_out * len * col_len >= PARALLEL_GEMM_WORK {
                 Parallelism::Rayon(0)
             } else {
@@ -383,16 +384,18 @@ pub fn forward(
             } else {
                 (col.as_ptr(), 1, len)
             };
+            let out_at = n * c_out * positions + start;
             // SAFETY: the pointers and strides describe `w_col` ([c_out, col_len]), the
-            // [col_len, len] columns and `result` ([c_out, len]), all in bounds.
+            // [col_len, len] columns and output positions [start, end) of every channel of
+            // batch element `n`, which this task alone writes.
             unsafe {
                 gemm(
                     c_out,
                     len,
                     col_len,
-                    result.as_mut_ptr(),
+                    dst.at(out_at),
                     1,
-                    len as isize,
+                    positions as isize,
                     false,
                     w_col.as_ptr(),
                     1,
@@ -408,13 +411,12 @@ pub fn forward(
                     parallelism,
                 );
             }
-            for (co, row) in result.chunks_exact(len).enumerate() {
-                let at = (n * c_out + co) * positions + start;
-                // SAFETY: output positions [start, end) of channel `co` of batch element `n`
-                // belong to this task only.
-                let out_row = unsafe { std::slice::from_raw_parts_mut(dst.at(at), len) };
-                for (o, &r) in out_row.iter_mut().zip(row) {
-                    *o = r + bias[co];
+            for (co, &b) in bias.iter().enumerate() {
+                // SAFETY: as above, this task's positions of channel `co`.
+                let row =
+                    unsafe { std::slice::from_raw_parts_mut(dst.at(out_at + co * positions), len) };
+                for o in row {
+                    *o += b;
                 }
             }
         });

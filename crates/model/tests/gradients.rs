@@ -62,7 +62,17 @@ fn check(name: &str) {
         .filter_map(|k| k.strip_prefix("ref.grad.").map(str::to_string))
         .collect();
     assert!(!ref_keys.is_empty());
+    // The whole model's reference gradient norm: f32 rounding makes any gradient noise at the
+    // level of ε (1.2e-7) times this.
+    let norm = |v: &[f32]| v.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+    let total = ref_keys
+        .iter()
+        .map(|key| norm(&fx.f32(&format!("ref.grad.{key}")).0).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let noise_floor = 1.2e-7 * total;
     let mut worst = (String::new(), 0f64);
+    let mut below_floor = Vec::new();
     for key in &ref_keys {
         let g = got
             .get(key)
@@ -77,13 +87,23 @@ fn check(name: &str) {
             .sqrt();
         let den: f64 = r.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
         let rel = num / den.max(1e-12);
-        if den >= 1e-6 && rel > worst.1 {
+        let noise = den < noise_floor;
+        if noise {
+            below_floor.push(key.as_str());
+        }
+        if den >= 1e-6 && !noise && rel > worst.1 {
             worst = (key.clone(), rel);
         }
         // Gradients that are analytically zero (a conv bias right before a GroupNorm whose
         // groups hold one channel, the k bias of softmax attention) are float noise of
-        // ~1e-8 on both sides: those are compared absolutely.
-        let ok = rel <= 1e-3 || (den < 1e-6 && num < 1e-6);
+        // ~1e-8 on both sides: those are compared absolutely. So are gradients that are a
+        // cancellation residue below the noise floor — the q and k of DV4x8x8's temporal
+        // attention (over 2 latent frames; the causal mask leaves frame 0 attending only to
+        // itself): |q grad| 1.1e-6 next to |v grad| 3.1 in the same block and 49 for the
+        // model. Their reference value is f32 rounding noise of the softmax backward
+        // (evaluating σ in f64 instead of f32 moves it by 2.4e-3 relative); they must agree
+        // to within the floor.
+        let ok = rel <= 1e-3 || (den < 1e-6 && num < 1e-6) || (noise && num <= noise_floor);
         assert!(
             ok,
             "{name}: gradient of {key}: relative error {rel:e} (|ref| {den:e}, |diff| {num:e})"
@@ -96,10 +116,12 @@ fn check(name: &str) {
         "{name}: gradients the reference lacks: {extra:?}"
     );
     eprintln!(
-        "{name}: {} gradients, worst relative error {:e} ({})",
+        "{name}: {} gradients, worst relative error {:e} ({}); below the noise floor {:e}: \
+         {below_floor:?}",
         ref_keys.len(),
         worst.1,
-        worst.0
+        worst.0,
+        noise_floor
     );
 }
 
