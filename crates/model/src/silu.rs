@@ -48,6 +48,8 @@ pub fn exp(x: f32) -> f32 {
     // ln 2 split in a part exact in f32 and the rest (Cody–Waite).
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    // max/min, not clamp: a NaN must become a number before the integer conversion below.
+    #[allow(clippy::manual_clamp)]
     let x = x.max(-87.3).min(88.7);
     let n = (x * LOG2E + 0.5).floor();
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -56,7 +58,7 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
     // 2^n: n ∈ [−126, 128] after the clamp; 128 is split as 2^127 · 2 to stay finite.
     // SAFETY: n is a whole number in [−126, 128] (NaN input becomes −87.3 through max/min),
