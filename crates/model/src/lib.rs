@@ -15,6 +15,7 @@ pub mod downsample;
 pub mod encoder2d;
 pub mod encoder3d;
 pub mod flex_conv;
+pub mod flex_haar;
 pub mod fsq;
 pub mod norm;
 pub mod resnet;

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 
 use crate::config::PatchMethod;
+use crate::flex_haar;
 
 /// 2-D band matrix, rows = input element (h·2 + w), columns = band.
 /// Band order [LL, LH, HL, HH] with the first letter the W filter (band = 2·w_high + h_high).
@@ -29,7 +30,7 @@ fn haar2d_matrix(device: &Device) -> Tensor<2> {
 }
 
 /// 3-D band matrix, rows = input element (t·4 + h·2 + w), columns = band 4·t_high + 2·h_high + w_high.
-fn haar3d_matrix(device: &Device) -> Tensor<2> {
+fn haar3d_entries() -> [f32; 64] {
     let mut m = [0f32; 64];
     for e in 0..8 {
         let (t, h, w) = (e / 4, (e / 2) % 2, e % 2);
@@ -44,7 +45,11 @@ fn haar3d_matrix(device: &Device) -> Tensor<2> {
             m[e * 8 + band] = s;
         }
     }
-    Tensor::from_data(TensorData::new(m.to_vec(), [8, 8]), device)
+    m
+}
+
+fn haar3d_matrix(device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(haar3d_entries().to_vec(), [8, 8]), device)
 }
 
 /// Reflect-pads `dim` on the right by one sample when its length is odd (spec §3.1: the
@@ -100,6 +105,9 @@ fn inverse_haar2d_level(x: Tensor<4>) -> Tensor<4> {
 /// One 3-D Haar level: [B, C, T, H, W] -> [B, 8C, T/2, H/2, W/2].
 fn haar3d_level(x: Tensor<5>) -> Tensor<5> {
     let x = pad_odd(pad_odd(pad_odd(x, 2), 3), 4);
+    if flex_haar::applies(&x, false) {
+        return flex_haar::haar3d(x, haar3d_entries(), false);
+    }
     let [b, c, t, h, w] = x.dims();
     let (t2, h2, w2) = (t / 2, h / 2, w / 2);
     let m = haar3d_matrix(&x.device());
@@ -119,6 +127,11 @@ fn inverse_haar3d_level(x: Tensor<5>) -> Tensor<5> {
     let [b, c8, t, h, w] = x.dims();
     let c = c8 / 8;
     // M·Mᵀ = I/8, so the inverse is 8·Mᵀ.
+    if flex_haar::applies(&x, true) {
+        let m = haar3d_entries();
+        let inverse = std::array::from_fn(|i| 8.0 * m[(i % 8) * 8 + i / 8]);
+        return flex_haar::haar3d(x, inverse, true);
+    }
     let m = haar3d_matrix(&x.device()).transpose().mul_scalar(8.0);
     x.reshape([b, 8, c * t * h * w])
         .swap_dims(1, 2)
