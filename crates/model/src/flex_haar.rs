@@ -8,7 +8,6 @@
 //! per rayon task. The level is linear, so its gradient is its transpose: the backward pass is
 //! the other kernel with the transposed matrix. Even T, H and W only (the caller pads).
 
-use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
