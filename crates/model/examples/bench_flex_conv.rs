@@ -51,8 +51,11 @@ fn main() {
         ),
         ([1, 32, 5, 65, 65], [32, 32, 1, 3, 3], [1, 2, 2], [0, 0, 0]),
     ];
-    println!("| x | weight | stride | forward burn / ours ms | weight grad burn / ours ms |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| x | weight | stride | forward burn / ours ms | weight grad burn / ours ms | \
+         input grad burn / ours ms |"
+    );
+    println!("|---|---|---|---|---|---|");
     for (xs, ws, stride, pad) in cases {
         let options = ConvOptions::new(stride, pad, [1, 1, 1], 1);
         let (x, w, b) = (random(&xs), random(&ws), random(&[ws[0]]));
@@ -70,14 +73,27 @@ fn main() {
         let go = median(reps, || {
             flex_conv::weight_grad(x.clone(), &ws, dy.clone(), &options).unwrap();
         });
+        let ib = median(reps, || {
+            Flex::conv3d_x_backward(x.clone(), w.clone(), dy.clone(), options.clone());
+        });
+        // Strided convs keep burn's transposed conv.
+        let io = median(reps, || {
+            if flex_conv::input_grad(&xs, w.clone(), dy.clone(), &options).is_none() {
+                Flex::conv3d_x_backward(x.clone(), w.clone(), dy.clone(), options.clone());
+            }
+        });
         println!(
-            "| {xs:?} | {ws:?} | {stride:?} | {:.2} / {:.2} ({:.2}×) | {:.2} / {:.2} ({:.2}×) |",
+            "| {xs:?} | {ws:?} | {stride:?} | {:.2} / {:.2} ({:.2}×) | {:.2} / {:.2} ({:.2}×) \
+             | {:.2} / {:.2} ({:.2}×) |",
             fb * 1e3,
             fo * 1e3,
             fo / fb,
             gb * 1e3,
             go * 1e3,
-            go / gb
+            go / gb,
+            ib * 1e3,
+            io * 1e3,
+            io / ib
         );
     }
 }

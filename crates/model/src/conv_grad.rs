@@ -34,6 +34,16 @@ pub trait GemmGradConv: Backend {
         options: ConvOptions<3>,
     ) -> FloatTensor<Self>;
 
+    /// dL/dx; burn's `conv3d_x_backward` unless the backend has its own.
+    fn conv3d_input_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        Self::conv3d_x_backward(x, weight, grad, options)
+    }
+
     /// dL/dweight; burn's `conv3d_weight_backward` unless the backend has its own.
     fn conv3d_weight_grad(
         x: FloatTensor<Self>,
@@ -53,6 +63,19 @@ impl GemmGradConv for Flex {
         options: ConvOptions<3>,
     ) -> FloatTensor<Self> {
         flex_conv::forward(x, weight, bias, &options)
+    }
+
+    fn conv3d_input_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        let x_shape = x.shape().dims::<5>().to_vec();
+        match flex_conv::input_grad(&x_shape, weight.clone(), grad.clone(), &options) {
+            Some(g) => g,
+            None => Flex::conv3d_x_backward(x, weight, grad, options),
+        }
     }
 
     fn conv3d_weight_grad(
@@ -89,7 +112,7 @@ impl<B: GemmGradConv> Backward<B, 3> for GemmGradConvBackward {
         let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
         let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias_state);
         if let Some(node) = node_x {
-            let g = B::conv3d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone());
+            let g = B::conv3d_input_grad(x.clone(), weight.clone(), grad.clone(), options.clone());
             grads.register::<B>(node.id, g);
         }
         if let Some(node) = node_weight {

@@ -47,6 +47,8 @@ struct Geometry {
     padding: [usize; 3],
     dilation: [usize; 3],
     output: [usize; 3],
+    /// Output positions per im2col tile ([`TILE`] unless a caller splits finer).
+    tile: usize,
 }
 
 impl Geometry {
@@ -84,6 +86,7 @@ impl Geometry {
             padding: options.padding_begin(),
             dilation: options.dilation,
             output,
+            tile: TILE,
         })
     }
 
@@ -106,13 +109,13 @@ impl Geometry {
 
     /// Tiles of one batch element.
     fn tiles(&self) -> usize {
-        self.out_positions().div_ceil(TILE)
+        self.out_positions().div_ceil(self.tile)
     }
 
     /// Output positions [start, end) of tile `t`.
     fn tile(&self, t: usize) -> (usize, usize) {
-        let start = t * TILE;
-        (start, (start + TILE).min(self.out_positions()))
+        let start = t * self.tile;
+        (start, (start + self.tile).min(self.out_positions()))
     }
 
     /// burn-flex's generic conv3d path applies (not its 1×1, depthwise, small-channel or
@@ -350,9 +353,16 @@ pub fn forward(
         contiguous_f32(&weight),
         contiguous_f32(&bias),
     );
-    let x: &[f32] = x.storage();
-    let w_col = weight_to_col_order(weight.storage(), &g);
-    let bias: &[f32] = bias.storage();
+    let out = conv(x.storage(), weight.storage(), Some(bias.storage()), &g);
+    let [od, oh, ow] = g.output;
+    tensor(out, vec![g.batch, g.c_out, od, oh, ow])
+}
+
+/// The conv of [`forward`] on host slices: x and the weight in burn's layouts, the output
+/// [N, C_out, D', H', W'].
+fn conv(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    let g = *g;
+    let w_col = weight_to_col_order(weight, &g);
     let (col_len, positions, c_out) = (g.col_len(), g.out_positions(), g.c_out);
 
     let mut out = vec![0.0f32; g.batch * c_out * positions];
@@ -411,7 +421,7 @@ pub fn forward(
                     parallelism,
                 );
             }
-            for (co, &b) in bias.iter().enumerate() {
+            for (co, &b) in bias.unwrap_or_default().iter().enumerate() {
                 // SAFETY: as above, this task's positions of channel `co`.
                 let row =
                     unsafe { std::slice::from_raw_parts_mut(dst.at(out_at + co * positions), len) };
@@ -420,8 +430,63 @@ pub fn forward(
                 }
             }
         });
-    let [od, oh, ow] = g.output;
-    tensor(out, vec![g.batch, c_out, od, oh, ow])
+    out
+}
+
+/// dL/dx of `conv3d(x, weight)` for the output gradient `grad`, for a stride-1 conv: the
+/// "full" conv of the output gradient (padded by k − 1 − p) with the kernel flipped and its
+/// channel axes swapped, run by [`conv`]. `None` where that does not apply (strides,
+/// dilation, padding above k − 1; the caller uses burn's transposed conv).
+pub fn input_grad(
+    x_shape: &[usize],
+    weight: FlexTensor,
+    grad: FlexTensor,
+    options: &ConvOptions<3>,
+) -> Option<FlexTensor> {
+    let w_shape = weight.layout().shape().to_vec();
+    if options.stride != [1, 1, 1]
+        || options.dilation != [1, 1, 1]
+        || weight.dtype() != DType::F32
+        || w_shape.len() != 5
+        || x_shape.len() != 5
+    {
+        return None;
+    }
+    let kernel = [w_shape[2], w_shape[3], w_shape[4]];
+    let pad = options.padding_begin();
+    if (0..3).any(|i| pad[i] + 1 > kernel[i]) {
+        return None;
+    }
+    let full: [usize; 3] = std::array::from_fn(|i| kernel[i] - 1 - pad[i]);
+    let flipped_shape = [w_shape[1], w_shape[0], kernel[0], kernel[1], kernel[2]];
+    let transposed = ConvOptions::new([1, 1, 1], full, [1, 1, 1], 1);
+    let mut g = Geometry::new(&grad, &flipped_shape, &transposed)?;
+    // Small layers (the low-resolution, wide ones) have too few 512-position tiles to keep
+    // every thread busy: split them finer (nothing here needs burn's exact tiling).
+    let tasks = 4 * rayon::current_num_threads();
+    if g.batch * g.tiles() < tasks {
+        g.tile = (g.batch * g.out_positions()).div_ceil(tasks).clamp(32, TILE);
+    }
+    if g.output != [x_shape[2], x_shape[3], x_shape[4]] || g.c_out != x_shape[1] {
+        return None;
+    }
+    // w'[ci, co, a, b, c] = w[co, ci, kt−1−a, kh−1−b, kw−1−c].
+    let weight = contiguous_f32(&weight);
+    let w: &[f32] = weight.storage();
+    let taps = g.taps();
+    let (c_out, c_in) = (w_shape[0], w_shape[1]);
+    let mut flipped = vec![0.0f32; w.len()];
+    for (ci, dst) in flipped.chunks_exact_mut(c_out * taps).enumerate() {
+        for co in 0..c_out {
+            let src = &w[(co * c_in + ci) * taps..][..taps];
+            for (k, d) in dst[co * taps..(co + 1) * taps].iter_mut().enumerate() {
+                *d = src[taps - 1 - k];
+            }
+        }
+    }
+    let grad = contiguous_f32(&grad);
+    let out = conv(grad.storage(), &flipped, None, &g);
+    Some(tensor(out, x_shape.to_vec()))
 }
 
 /// dL/dweight of `conv3d(x, weight)` for the output gradient `grad`, shaped like the weight;
@@ -629,6 +694,99 @@ mod tests {
             }
             assert!(
                 worst <= 1e-5 * scale,
+                "case {i}: max |Δ| {worst:e} (max {scale:e})"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod input_grad_tests {
+    use burn::tensor::TensorData;
+
+    use super::*;
+
+    fn random(shape: &[usize], seed: u64) -> FlexTensor {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+        let data: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect();
+        FlexTensor::from_data(TensorData::new(data, shape.to_vec()))
+    }
+
+    /// dL/dx against a direct f64 scatter of every output gradient through every tap, for the
+    /// stride-1 shapes (spatial with padding, causal temporal, pointwise, 3×3×3 with padding);
+    /// strided convs are left to burn (`None`).
+    #[test]
+    fn input_grad_matches_a_direct_sum() {
+        let cases: [([usize; 5], [usize; 5], [usize; 3], [usize; 3]); 5] = [
+            ([2, 5, 3, 7, 9], [6, 5, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
+            ([1, 8, 6, 17, 19], [8, 8, 3, 1, 1], [1, 1, 1], [0, 0, 0]),
+            ([1, 7, 2, 5, 6], [4, 7, 1, 1, 1], [1, 1, 1], [0, 0, 0]),
+            ([1, 3, 5, 6, 7], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
+            ([2, 4, 2, 9, 8], [7, 4, 1, 3, 3], [1, 2, 2], [0, 0, 0]),
+        ];
+        for (i, (xs, ws, stride, pad)) in cases.into_iter().enumerate() {
+            let options = ConvOptions::new(stride, pad, [1, 1, 1], 1);
+            let x = random(&xs, i as u64);
+            let g = Geometry::new(&x, &ws, &options).unwrap();
+            let [od, oh, ow] = g.output;
+            let w = random(&ws, 50 + i as u64);
+            let dy = random(&[xs[0], ws[0], od, oh, ow], 90 + i as u64);
+            let got = input_grad(&xs, w.clone(), dy.clone(), &options);
+            if stride != [1, 1, 1] {
+                assert!(got.is_none(), "case {i}: strided convs go to burn");
+                continue;
+            }
+            let got: Vec<f32> = got.unwrap().into_data().try_to_vec().unwrap();
+            let wv: Vec<f32> = w.into_data().try_to_vec().unwrap();
+            let dyv: Vec<f32> = dy.into_data().try_to_vec().unwrap();
+            let [id, ih, iw] = g.input;
+            let mut want = vec![0f64; got.len()];
+            for n in 0..xs[0] {
+                for co in 0..ws[0] {
+                    for (z, y, xx) in (0..od)
+                        .flat_map(|z| (0..oh).flat_map(move |y| (0..ow).map(move |xx| (z, y, xx))))
+                    {
+                        let d = dyv[(((n * ws[0] + co) * od + z) * oh + y) * ow + xx] as f64;
+                        for ci in 0..ws[1] {
+                            for (a, b, c) in (0..ws[2]).flat_map(|a| {
+                                (0..ws[3]).flat_map(move |b| (0..ws[4]).map(move |c| (a, b, c)))
+                            }) {
+                                let iz = (z + a) as isize - pad[0] as isize;
+                                let iy = (y + b) as isize - pad[1] as isize;
+                                let ix = (xx + c) as isize - pad[2] as isize;
+                                if iz < 0
+                                    || iy < 0
+                                    || ix < 0
+                                    || iz >= id as isize
+                                    || iy >= ih as isize
+                                    || ix >= iw as isize
+                                {
+                                    continue;
+                                }
+                                let wi = (((co * ws[1] + ci) * ws[2] + a) * ws[3] + b) * ws[4] + c;
+                                let xi = (((n * xs[1] + ci) * id + iz as usize) * ih + iy as usize)
+                                    * iw
+                                    + ix as usize;
+                                want[xi] += d * wv[wi] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+            let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            let worst = got
+                .iter()
+                .zip(&want)
+                .fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+            assert!(
+                scale > 0.0 && worst <= 1e-5 * scale,
                 "case {i}: max |Δ| {worst:e} (max {scale:e})"
             );
         }
