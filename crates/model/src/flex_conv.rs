@@ -465,7 +465,9 @@ pub fn input_grad(
     // every thread busy: split them finer (nothing here needs burn's exact tiling).
     let tasks = 4 * rayon::current_num_threads();
     if g.batch * g.tiles() < tasks {
-        g.tile = (g.batch * g.out_positions()).div_ceil(tasks).clamp(32, TILE);
+        g.tile = (g.batch * g.out_positions())
+            .div_ceil(tasks)
+            .clamp(32, TILE);
     }
     if g.output != [x_shape[2], x_shape[3], x_shape[4]] || g.c_out != x_shape[1] {
         return None;
@@ -698,33 +700,13 @@ mod tests {
             );
         }
     }
-}
-
-#[cfg(test)]
-mod input_grad_tests {
-    use burn::tensor::TensorData;
-
-    use super::*;
-
-    fn random(shape: &[usize], seed: u64) -> FlexTensor {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-        let data: Vec<f32> = (0..shape.iter().product::<usize>())
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect();
-        FlexTensor::from_data(TensorData::new(data, shape.to_vec()))
-    }
 
     /// dL/dx against a direct f64 scatter of every output gradient through every tap, for the
     /// stride-1 shapes (spatial with padding, causal temporal, pointwise, 3×3×3 with padding);
     /// strided convs are left to burn (`None`).
     #[test]
     fn input_grad_matches_a_direct_sum() {
-        let cases: [([usize; 5], [usize; 5], [usize; 3], [usize; 3]); 5] = [
+        let cases: [Case; 5] = [
             ([2, 5, 3, 7, 9], [6, 5, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
             ([1, 8, 6, 17, 19], [8, 8, 3, 1, 1], [1, 1, 1], [0, 0, 0]),
             ([1, 7, 2, 5, 6], [4, 7, 1, 1, 1], [1, 1, 1], [0, 0, 0]),
