@@ -4,6 +4,8 @@
 use burn::nn::{GroupNorm, GroupNormConfig};
 use burn::prelude::*;
 
+use crate::flex_norm;
+
 pub const NORM_EPS: f64 = 1e-6;
 
 /// 2-D GroupNorm (keys `<name>.weight`, `<name>.bias`).
@@ -26,27 +28,31 @@ impl CausalNorm {
         }
     }
 
-    /// [B, C, T, H, W] -> same; statistics per (batch, frame), never across frames.
+    /// [B, C, T, H, W] -> same; statistics per (batch, frame), never across frames. On Flex
+    /// through the fused kernels of [`crate::flex_norm`].
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let gamma = self.norm.gamma.as_ref().expect("affine").val();
+        let beta = self.norm.beta.as_ref().expect("affine").val();
+        if flex_norm::applies(&x) {
+            return flex_norm::frame_norm(x, gamma, beta, NORM_EPS);
+        }
+        self.forward_tensor_ops(x, gamma, beta)
+    }
+
+    /// The norm written with burn's tensor ops (backends without the fused kernels).
+    pub(crate) fn forward_tensor_ops(
+        &self,
+        x: Tensor<5>,
+        gamma: Tensor<1>,
+        beta: Tensor<1>,
+    ) -> Tensor<5> {
         let [_, c, _, _, _] = x.dims();
         let mean = x.clone().mean_dims(&[1, 3, 4]);
         let centered = x.sub(mean);
         let var = centered.clone().square().mean_dims(&[1, 3, 4]);
         let normed = centered.div(var.add_scalar(NORM_EPS).sqrt());
-        let gamma = self
-            .norm
-            .gamma
-            .as_ref()
-            .expect("affine")
-            .val()
-            .reshape([1, c, 1, 1, 1]);
-        let beta = self
-            .norm
-            .beta
-            .as_ref()
-            .expect("affine")
-            .val()
-            .reshape([1, c, 1, 1, 1]);
-        normed.mul(gamma).add(beta)
+        normed
+            .mul(gamma.reshape([1, c, 1, 1, 1]))
+            .add(beta.reshape([1, c, 1, 1, 1]))
     }
 }
