@@ -320,16 +320,17 @@ fn tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     )
 }
 
-/// A raw pointer that rayon tasks writing disjoint ranges can share.
+/// A raw pointer that rayon tasks writing disjoint ranges can share (also used by
+/// [`crate::flex_haar`]).
 #[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
+pub(crate) struct SharedMut(pub(crate) *mut f32);
 // SAFETY: every task writes a disjoint set of elements (distinct (n, tile) output ranges).
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
     /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn at(self, offset: usize) -> *mut f32 {
+    pub(crate) fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
     }
 }
@@ -644,6 +645,32 @@ mod tests {
         }
     }
 
+    /// Every (z, y, x) of a `[d, h, w]` grid, in row-major order.
+    fn grid([d, h, w]: [usize; 3]) -> impl Iterator<Item = [usize; 3]> {
+        (0..d).flat_map(move |z| (0..h).flat_map(move |y| (0..w).map(move |x| [z, y, x])))
+    }
+
+    /// The index into x (shape `xs`) that output position `out` of batch element `n` reads
+    /// through kernel tap `tap` from input channel `ci`; `None` where that is padding.
+    fn tap_input(
+        xs: [usize; 5],
+        stride: [usize; 3],
+        pad: [usize; 3],
+        (n, ci): (usize, usize),
+        out: [usize; 3],
+        tap: [usize; 3],
+    ) -> Option<usize> {
+        let mut at = n * xs[1] + ci;
+        for i in 0..3 {
+            let p = (out[i] * stride[i] + tap[i]).checked_sub(pad[i])?;
+            if p >= xs[2 + i] {
+                return None;
+            }
+            at = at * xs[2 + i] + p;
+        }
+        Some(at)
+    }
+
     /// Against a direct f64 sum over every output position and tap.
     #[test]
     fn weight_grad_matches_a_direct_sum() {
@@ -655,36 +682,19 @@ mod tests {
             let dy = random(&[xs[0], ws[0], od, oh, ow], 400 + i as u64);
             let ours = host(weight_grad(x.clone(), &ws, dy.clone(), &options).unwrap());
             let (xv, dyv) = (host(x), host(dy));
-            let [id, ih, iw] = g.input;
             let mut worst = 0f64;
             let mut scale = 0f64;
             let mut k = 0;
             for co in 0..ws[0] {
                 for ci in 0..ws[1] {
-                    for (a, b, c) in (0..ws[2]).flat_map(|a| {
-                        (0..ws[3]).flat_map(move |b| (0..ws[4]).map(move |c| (a, b, c)))
-                    }) {
+                    for tap in grid([ws[2], ws[3], ws[4]]) {
                         let mut sum = 0f64;
                         for n in 0..xs[0] {
-                            for (z, y, xx) in (0..od).flat_map(|z| {
-                                (0..oh).flat_map(move |y| (0..ow).map(move |xx| (z, y, xx)))
-                            }) {
-                                let iz = (z * stride[0] + a) as isize - pad[0] as isize;
-                                let iy = (y * stride[1] + b) as isize - pad[1] as isize;
-                                let ix = (xx * stride[2] + c) as isize - pad[2] as isize;
-                                if iz < 0
-                                    || iy < 0
-                                    || ix < 0
-                                    || iz >= id as isize
-                                    || iy >= ih as isize
-                                    || ix >= iw as isize
-                                {
+                            for (gi, out) in grid(g.output).enumerate() {
+                                let Some(xi) = tap_input(xs, stride, pad, (n, ci), out, tap) else {
                                     continue;
-                                }
-                                let xi = (((n * xs[1] + ci) * id + iz as usize) * ih + iy as usize)
-                                    * iw
-                                    + ix as usize;
-                                let gi = (((n * ws[0] + co) * od + z) * oh + y) * ow + xx;
+                                };
+                                let gi = (n * ws[0] + co) * g.out_positions() + gi;
                                 sum += xv[xi] as f64 * dyv[gi] as f64;
                             }
                         }
@@ -728,35 +738,17 @@ mod tests {
             let got: Vec<f32> = got.unwrap().into_data().try_to_vec().unwrap();
             let wv: Vec<f32> = w.into_data().try_to_vec().unwrap();
             let dyv: Vec<f32> = dy.into_data().try_to_vec().unwrap();
-            let [id, ih, iw] = g.input;
             let mut want = vec![0f64; got.len()];
             for n in 0..xs[0] {
                 for co in 0..ws[0] {
-                    for (z, y, xx) in (0..od)
-                        .flat_map(|z| (0..oh).flat_map(move |y| (0..ow).map(move |xx| (z, y, xx))))
-                    {
-                        let d = dyv[(((n * ws[0] + co) * od + z) * oh + y) * ow + xx] as f64;
+                    for (gi, out) in grid(g.output).enumerate() {
+                        let d = dyv[(n * ws[0] + co) * g.out_positions() + gi] as f64;
                         for ci in 0..ws[1] {
-                            for (a, b, c) in (0..ws[2]).flat_map(|a| {
-                                (0..ws[3]).flat_map(move |b| (0..ws[4]).map(move |c| (a, b, c)))
-                            }) {
-                                let iz = (z + a) as isize - pad[0] as isize;
-                                let iy = (y + b) as isize - pad[1] as isize;
-                                let ix = (xx + c) as isize - pad[2] as isize;
-                                if iz < 0
-                                    || iy < 0
-                                    || ix < 0
-                                    || iz >= id as isize
-                                    || iy >= ih as isize
-                                    || ix >= iw as isize
-                                {
+                            for (k, tap) in grid([ws[2], ws[3], ws[4]]).enumerate() {
+                                let Some(xi) = tap_input(xs, stride, pad, (n, ci), out, tap) else {
                                     continue;
-                                }
-                                let wi = (((co * ws[1] + ci) * ws[2] + a) * ws[3] + b) * ws[4] + c;
-                                let xi = (((n * xs[1] + ci) * id + iz as usize) * ih + iy as usize)
-                                    * iw
-                                    + ix as usize;
-                                want[xi] += d * wv[wi] as f64;
+                                };
+                                want[xi] += d * wv[(co * ws[1] + ci) * g.taps() + k] as f64;
                             }
                         }
                     }

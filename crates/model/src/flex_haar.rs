@@ -19,6 +19,8 @@ use burn::prelude::*;
 use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;
 
+use crate::flex_conv::SharedMut;
+
 /// The extension operations.
 #[backend_extension(Flex, Autodiff)]
 pub trait Haar3d: Backend {
@@ -31,20 +33,6 @@ pub trait Haar3d: Backend {
 /// `m` transposed.
 fn transpose(m: &[f32; 64]) -> [f32; 64] {
     std::array::from_fn(|i| m[(i % 8) * 8 + i / 8])
-}
-
-/// A raw pointer that rayon tasks writing disjoint planes can share.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-// SAFETY: every task writes a disjoint set of elements (its own output planes).
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-
-impl SharedMut {
-    /// A method, so that closures capture the whole `Send` wrapper.
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
 }
 
 /// Blocks → bands: x [B, C, T, H, W] (even T, H, W) → [B, 8C, T/2, H/2, W/2].
