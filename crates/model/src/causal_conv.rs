@@ -89,9 +89,8 @@ impl CausalConv3d {
         self.conv(x)
     }
 
-    /// The conv itself (no causal padding): on Flex through [`conv_grad`], whose weight
-    /// gradient is one GEMM per tap (same forward and gradients, faster backward), elsewhere
-    /// burn's `Conv3d::forward`.
+    /// The conv itself (no causal padding): on Flex through [`conv_grad`] (cosmotok's parallel
+    /// forward, input- and weight-gradient kernels), elsewhere burn's `Conv3d::forward`.
     fn conv(&self, x: Tensor<5>) -> Tensor<5> {
         let c = &self.conv3d;
         if let (Some(bias), PaddingConfig3d::Explicit(pt, ph, pw)) = (&c.bias, &c.padding)

@@ -1,20 +1,23 @@
-//! The causal convs' forward pass and weight gradient on Flex's host buffers, with every
-//! pass over the data spread over the rayon pool.
+//! The causal convs' forward pass, input gradient and weight gradient on Flex's host buffers,
+//! with every pass over the data spread over the rayon pool.
 //!
-//! Forward: the same algorithm as burn-flex's generic conv3d (the input in channels-last order,
-//! im2col of 512-position tiles, one GEMM per tile, the bias added), with the same GEMM calls,
-//! so the output is bit-for-bit burn's. What differs is that burn converts the input to
-//! channels-last and adds the bias on the calling thread, which for the tokenizer's layers is
-//! about a third of a conv's time; here both run in parallel, and the bias is added to each
-//! tile while it is in cache.
+//! Forward: burn-flex's generic conv3d algorithm (im2col of 512-position tiles, one GEMM per
+//! tile with burn's operand order and strides, the bias added), so the output is bit-for-bit
+//! burn's. What differs: burn first copies the whole input to channels-last and adds the bias
+//! on the calling thread; here each tile's im2col columns are built straight from the NCDHW
+//! input (a few row copies per column row, padding zero-filled) and the bias is added to the
+//! tile while it is in cache, all inside the parallel tile loop.
+//!
+//! Input gradient (stride 1): the full conv of dY with the kernel flipped and its channel axes
+//! swapped, through the same tile loop.
 //!
 //! Weight gradient: `dW[c_out, (kd, kh, kw, c_in)] = Σ_positions dY[c_out, p] · col[p, ·]`, the
-//! transpose of the forward GEMM, summed over the same im2col tiles. Small gradients (the
-//! tokenizer's) split the positions into [`GRAD_SPLITS`] fixed, contiguous runs of tiles that
-//! are summed in parallel into their own accumulators and then added in order, so the result
-//! does not depend on the number of threads; large ones run the tiles in order with a parallel
-//! GEMM. This replaces burn's convolution-shaped weight gradient, whose GEMMs have as few rows
-//! as the kernel has taps.
+//! transpose of the forward GEMM, summed over im2col tiles (built from a channels-last copy,
+//! which packs fastest for this product). Small gradients (the tokenizer's) split the positions
+//! into [`GRAD_SPLITS`] fixed, contiguous runs of tiles that are summed in parallel into their
+//! own accumulators and then added in order, so the result does not depend on the number of
+//! threads; large ones run the tiles in order with a parallel GEMM. This replaces burn's
+//! convolution-shaped weight gradient, whose GEMMs have as few rows as the kernel has taps.
 //!
 //! Shapes are burn's: x [N, C_in, D, H, W], weight [C_out, C_in, kd, kh, kw], one group.
 
