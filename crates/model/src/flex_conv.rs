@@ -439,7 +439,7 @@ fn conv(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f3
 
 /// dL/dx of `conv3d(x, weight)` for the output gradient `grad`, for a stride-1 conv: the
 /// "full" conv of the output gradient (padded by k − 1 − p) with the kernel flipped and its
-/// channel axes swapped, run by [`conv`]. `None` where that does not apply (strides,
+/// channel axes swapped, run by the forward kernel. `None` where that does not apply (strides,
 /// dilation, padding above k − 1; the caller uses burn's transposed conv).
 pub fn input_grad(
     x_shape: &[usize],

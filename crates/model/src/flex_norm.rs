@@ -25,7 +25,7 @@ use rayon::prelude::*;
 /// The extension operations.
 #[backend_extension(Flex, Autodiff)]
 pub trait FrameNorm: Backend {
-    /// x [B, C, T, H, W], gamma and beta [C] → the normalised x (statistics per (b, t)).
+    /// x [B, C, T, H, W], gamma and beta of shape `[C]` → the normalised x (statistics per (b, t)).
     fn frame_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
