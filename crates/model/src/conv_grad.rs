@@ -1,13 +1,12 @@
-//! A 3-D convolution with its own Flex (CPU) kernels for training: the forward pass and the
-//! weight gradient of [`crate::flex_conv`], the input and bias gradients burn's.
+//! A 3-D convolution with its own Flex (CPU) kernels for training: the forward pass, the
+//! input gradient (stride 1) and the weight gradient of [`crate::flex_conv`]; the bias
+//! gradient, and the input gradient of strided convs, are burn's.
 //!
-//! burn-flex converts a conv's input to channels-last and adds the bias on the calling thread,
+//! burn-flex copies a conv's input to channels-last and adds the bias on the calling thread,
 //! and computes the weight gradient as another convolution whose "kernel" is the whole output
 //! gradient: thin matrix products with as few rows as the kernel has taps (1 for a pointwise
 //! conv, 3 for the causal temporal one), where the GEMM microkernel runs at a fraction of its
-//! speed and packs its operands on one thread. [`crate::flex_conv`] does the same forward pass
-//! in parallel (bit-identical output) and the weight gradient as im2col tiles times the output
-//! gradient, summed in parallel. Registered through burn's backend-extension API
+//! speed and packs its operands on one thread. Registered through burn's backend-extension API
 //! (`#[backend_extension]`) with a custom backward step for `Autodiff<Flex>`; other backends
 //! keep `Conv3d::forward`.
 
@@ -24,7 +23,7 @@ use crate::flex_conv;
 use burn::prelude::*;
 
 /// The extension operations: `conv3d` with a bias, differentiated as described above, and the
-/// weight gradient its backward step uses.
+/// input and weight gradients its backward step uses.
 #[backend_extension(Flex, Autodiff)]
 pub trait GemmGradConv: Backend {
     fn conv3d_gemm_grad(
@@ -162,9 +161,9 @@ impl<B: Backend + GemmGradConv, C: CheckpointStrategy> GemmGradConv for Autodiff
     }
 }
 
-/// `conv3d(x, weight, bias)` with the Flex forward pass and weight gradient. `x` must live on Flex (tracked or
-/// not): the extension is implemented for Flex only, other backends panic; callers check the
-/// device and use burn's `Conv3d::forward` elsewhere.
+/// `conv3d(x, weight, bias)` on the Flex kernels. `x` must live on Flex (tracked or not): the
+/// extension is implemented for Flex only, other backends panic; callers check the device and
+/// use burn's `Conv3d::forward` elsewhere.
 pub fn conv3d(
     x: Tensor<5>,
     weight: Tensor<5>,

@@ -22,11 +22,13 @@
 //! Shapes are burn's: x [N, C_in, D, H, W], weight [C_out, C_in, kd, kh, kw], one group.
 
 use burn::backend::Flex;
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
-use burn::tensor::{Bytes, DType, Shape};
+use burn::tensor::DType;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
+
+use crate::flex_host::{SharedMut, f32_tensor};
 
 /// Output positions per im2col tile (burn-flex's `TILE_SIZE`; the forward must match it to
 /// reproduce burn's output exactly).
@@ -281,61 +283,20 @@ fn im2col(col: &mut [f32], x: &[f32], g: &Geometry, n: usize, (start, end): (usi
     }
 }
 
-/// burn's weight [C_out, C_in, kd, kh, kw] → [C_out, (kd, kh, kw, C_in)], the im2col order.
-fn weight_to_col_order(w: &[f32], g: &Geometry) -> Vec<f32> {
-    let (taps, c) = (g.taps(), g.c_in);
-    let mut out = vec![0.0f32; g.c_out * taps * c];
-    out.par_chunks_mut(taps * c)
-        .zip(w.par_chunks(taps * c))
+/// Per output channel, the [rows, cols] block of `w` transposed: burn's weight
+/// [C_out, C_in, (kd, kh, kw)] ↔ the im2col order [C_out, (kd, kh, kw), C_in].
+fn transpose_blocks(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; w.len()];
+    out.par_chunks_mut(rows * cols)
+        .zip(w.par_chunks(rows * cols))
         .for_each(|(dst, src)| {
-            for (ci, tap_values) in src.chunks_exact(taps).enumerate() {
-                for (k, &v) in tap_values.iter().enumerate() {
-                    dst[k * c + ci] = v;
+            for (r, row) in src.chunks_exact(cols).enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    dst[k * rows + r] = v;
                 }
             }
         });
     out
-}
-
-/// The inverse of [`weight_to_col_order`].
-fn weight_from_col_order(w: &[f32], g: &Geometry) -> Vec<f32> {
-    let (taps, c) = (g.taps(), g.c_in);
-    let mut out = vec![0.0f32; g.c_out * taps * c];
-    for (dst, src) in out.chunks_exact_mut(taps * c).zip(w.chunks_exact(taps * c)) {
-        for ci in 0..c {
-            for k in 0..taps {
-                dst[ci * taps + k] = src[k * c + ci];
-            }
-        }
-    }
-    out
-}
-
-fn contiguous_f32(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
-fn tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(Shape::from(shape)),
-        DType::F32,
-    )
-}
-
-/// A raw pointer that rayon tasks writing disjoint ranges can share (also used by
-/// [`crate::flex_haar`]).
-#[derive(Clone, Copy)]
-pub(crate) struct SharedMut(pub(crate) *mut f32);
-// SAFETY: every task writes a disjoint set of elements (distinct (n, tile) output ranges).
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-
-impl SharedMut {
-    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    pub(crate) fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
 }
 
 /// conv3d(x, weight) + bias, bit-identical to `Flex::conv3d`; burn's own kernel wherever it
@@ -353,20 +314,20 @@ pub fn forward(
         return Flex::conv3d(x, weight, Some(bias), options.clone());
     };
     let (x, weight, bias) = (
-        contiguous_f32(&x),
-        contiguous_f32(&weight),
-        contiguous_f32(&bias),
+        x.to_contiguous(),
+        weight.to_contiguous(),
+        bias.to_contiguous(),
     );
     let out = conv(x.storage(), weight.storage(), Some(bias.storage()), &g);
     let [od, oh, ow] = g.output;
-    tensor(out, vec![g.batch, g.c_out, od, oh, ow])
+    f32_tensor(out, &[g.batch, g.c_out, od, oh, ow])
 }
 
 /// The conv of [`forward`] on host slices: x and the weight in burn's layouts, the output
 /// [N, C_out, D', H', W'].
 fn conv(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
     let g = *g;
-    let w_col = weight_to_col_order(weight, &g);
+    let w_col = transpose_blocks(weight, g.c_in, g.taps());
     let (col_len, positions, c_out) = (g.col_len(), g.out_positions(), g.c_out);
 
     let mut out = vec![0.0f32; g.batch * c_out * positions];
@@ -477,7 +438,7 @@ pub fn input_grad(
         return None;
     }
     // w'[ci, co, a, b, c] = w[co, ci, kt−1−a, kh−1−b, kw−1−c].
-    let weight = contiguous_f32(&weight);
+    let weight = weight.to_contiguous();
     let w: &[f32] = weight.storage();
     let taps = g.taps();
     let (c_out, c_in) = (w_shape[0], w_shape[1]);
@@ -490,9 +451,9 @@ pub fn input_grad(
             }
         }
     }
-    let grad = contiguous_f32(&grad);
+    let grad = grad.to_contiguous();
     let out = conv(grad.storage(), &flipped, None, &g);
-    Some(tensor(out, x_shape.to_vec()))
+    Some(f32_tensor(out, x_shape))
 }
 
 /// dL/dweight of `conv3d(x, weight)` for the output gradient `grad`, shaped like the weight;
@@ -513,7 +474,7 @@ pub fn weight_grad(
     {
         return None;
     }
-    let (x, grad) = (contiguous_f32(&x), contiguous_f32(&grad));
+    let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
     let x_nhwc = channels_last(x.storage(), &g);
     let dy: &[f32] = grad.storage();
     let (col_len, c_out, positions) = (g.col_len(), g.c_out, g.out_positions());
@@ -578,7 +539,10 @@ pub fn weight_grad(
             accumulate(&mut acc, &mut col, item, Parallelism::Rayon(0));
         }
     }
-    Some(tensor(weight_from_col_order(&acc, &g), w_shape.to_vec()))
+    Some(f32_tensor(
+        transpose_blocks(&acc, g.taps(), g.c_in),
+        w_shape,
+    ))
 }
 
 #[cfg(test)]

@@ -12,14 +12,13 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::prelude::*;
-use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;
 
-use crate::flex_conv::SharedMut;
+use crate::flex_host::{SharedMut, f32_tensor, on_flex_f32};
 
 /// The extension operations.
 #[backend_extension(Flex, Autodiff)]
@@ -31,7 +30,7 @@ pub trait Haar3d: Backend {
 }
 
 /// `m` transposed.
-fn transpose(m: &[f32; 64]) -> [f32; 64] {
+pub(crate) fn transpose(m: &[f32; 64]) -> [f32; 64] {
     std::array::from_fn(|i| m[(i % 8) * 8 + i / 8])
 }
 
@@ -120,11 +119,7 @@ fn run(x: FlexTensor, m: &[f32; 64], inverse: bool) -> FlexTensor {
             [b, 8 * c, t / 2, h / 2, w / 2],
         )
     };
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(Shape::from(shape.to_vec())),
-        DType::F32,
-    )
+    f32_tensor(data, &shape)
 }
 
 impl Haar3d for Flex {
@@ -172,8 +167,7 @@ impl<B: Backend + Haar3d, C: CheckpointStrategy> Haar3d for Autodiff<B, C> {
 /// (inverse).
 pub fn applies(x: &Tensor<5>, inverse: bool) -> bool {
     let [_, c, t, h, w] = x.dims();
-    x.device().inner() == Device::flex()
-        && x.dtype() == burn::tensor::DType::F32
+    on_flex_f32(x)
         && if inverse {
             c % 8 == 0
         } else {

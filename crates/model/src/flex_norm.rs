@@ -15,12 +15,14 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::prelude::*;
-use burn::tensor::{Bytes, DType, Shape};
+use burn::tensor::DType;
 use rayon::prelude::*;
+
+use crate::flex_host::{f32_tensor, on_flex_f32};
 
 /// The extension operations.
 #[backend_extension(Flex, Autodiff)]
@@ -110,14 +112,6 @@ fn frame_stats(x: &[f32], d: Dims, eps: f64) -> Vec<(f32, f32)> {
         .collect()
 }
 
-fn tensor(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(Shape::from(shape.to_vec())),
-        DType::F32,
-    )
-}
-
 fn is_f32(ts: &[&FlexTensor]) -> bool {
     ts.iter().all(|t| t.dtype() == DType::F32)
 }
@@ -146,7 +140,7 @@ impl FrameNorm for Flex {
                     *o = (x - mean) * scale + shift;
                 }
             });
-        tensor(out, x.layout().shape())
+        f32_tensor(out, x.layout().shape())
     }
 }
 
@@ -212,9 +206,9 @@ impl FrameNormGrad for Flex {
             });
         let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<_>>();
         [
-            tensor(dx, x.layout().shape()),
-            tensor(to_f32(dgamma), &[d.c]),
-            tensor(to_f32(dbeta), &[d.c]),
+            f32_tensor(dx, x.layout().shape()),
+            f32_tensor(to_f32(dgamma), &[d.c]),
+            f32_tensor(to_f32(dbeta), &[d.c]),
         ]
     }
 }
@@ -280,7 +274,7 @@ impl<B: FrameNorm + FrameNormGrad, C: CheckpointStrategy> FrameNorm for Autodiff
 
 /// Whether [`frame_norm`] applies: Flex and f32.
 pub fn applies(x: &Tensor<5>) -> bool {
-    x.device().inner() == Device::flex() && x.dtype() == burn::tensor::DType::F32
+    on_flex_f32(x)
 }
 
 /// x [B, C, T, H, W] normalised per (b, t) over (C, H, W), then `· gamma[c] + beta[c]`;

@@ -16,6 +16,7 @@ pub mod encoder2d;
 pub mod encoder3d;
 pub mod flex_conv;
 pub mod flex_haar;
+mod flex_host;
 pub mod flex_norm;
 pub mod fsq;
 pub mod norm;

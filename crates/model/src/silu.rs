@@ -13,13 +13,15 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::prelude::*;
-use burn::tensor::{Bytes, DType};
+use burn::tensor::DType;
 use rayon::prelude::*;
+
+use crate::flex_host::f32_tensor;
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;
@@ -31,11 +33,17 @@ pub trait FusedSilu: Backend {
 
     /// dL/dx of `silu(x)` for the output gradient `grad`; burn's ops unless overridden.
     fn silu_fused_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        let s = Self::sigmoid(x.clone());
-        let direct = Self::float_mul(grad.clone(), s.clone());
-        let through_sigmoid = Self::sigmoid_backward(s, Self::float_mul(grad, x));
-        Self::float_add(direct, through_sigmoid)
+        backward_with_ops::<Self>(x, grad)
     }
+}
+
+/// dL/dx of `x · sigmoid(x)` with `B`'s tensor ops: what burn's autodiff computes for its
+/// `silu` (mul and sigmoid backward steps, summed).
+fn backward_with_ops<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    let s = B::sigmoid(x.clone());
+    let direct = B::float_mul(grad.clone(), s.clone());
+    let through_sigmoid = B::sigmoid_backward(s, B::float_mul(grad, x));
+    B::float_add(direct, through_sigmoid)
 }
 
 /// e^x for f32: x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by Cephes' degree-7 polynomial, 2^n
@@ -94,65 +102,45 @@ fn silu_grad_slice(out: &mut [f32], x: &[f32], g: &[f32]) {
     }
 }
 
-/// The slice loops compiled for the best vector unit the CPU has (the build targets baseline
-/// x86-64, whose SSE2 would leave most of AVX-512's width unused).
+/// `silu` of each `x` (no `g`), or its derivative times `g`, into `out`.
+#[inline(always)]
+fn slices(out: &mut [f32], x: &[f32], g: Option<&[f32]>) {
+    match g {
+        None => silu_slice(out, x),
+        Some(g) => silu_grad_slice(out, x, g),
+    }
+}
+
+/// [`slices`] compiled for the best vector unit the CPU has (the build targets baseline x86-64,
+/// whose SSE2 would leave most of AVX-512's width unused).
 mod simd {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn silu_avx512(out: &mut [f32], x: &[f32]) {
-        super::silu_slice(out, x)
+    unsafe fn avx512(out: &mut [f32], x: &[f32], g: Option<&[f32]>) {
+        super::slices(out, x, g)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn silu_avx2(out: &mut [f32], x: &[f32]) {
-        super::silu_slice(out, x)
+    unsafe fn avx2(out: &mut [f32], x: &[f32], g: Option<&[f32]>) {
+        super::slices(out, x, g)
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn grad_avx512(out: &mut [f32], x: &[f32], g: &[f32]) {
-        super::silu_grad_slice(out, x, g)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn grad_avx2(out: &mut [f32], x: &[f32], g: &[f32]) {
-        super::silu_grad_slice(out, x, g)
-    }
-
-    pub fn silu(out: &mut [f32], x: &[f32]) {
+    pub fn run(out: &mut [f32], x: &[f32], g: Option<&[f32]>) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU has AVX-512F.
-                return unsafe { silu_avx512(out, x) };
+                return unsafe { avx512(out, x, g) };
             }
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 // SAFETY: the CPU has AVX2 and FMA.
-                return unsafe { silu_avx2(out, x) };
+                return unsafe { avx2(out, x, g) };
             }
         }
-        super::silu_slice(out, x)
-    }
-
-    pub fn grad(out: &mut [f32], x: &[f32], g: &[f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F.
-                return unsafe { grad_avx512(out, x, g) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU has AVX2 and FMA.
-                return unsafe { grad_avx2(out, x, g) };
-            }
-        }
-        super::silu_grad_slice(out, x, g)
+        super::slices(out, x, g)
     }
 }
 
@@ -163,11 +151,7 @@ fn fill_parallel(like: &FlexTensor, f: impl Fn(usize, &mut [f32]) + Sync) -> Fle
     out.par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(i, o)| f(i * CHUNK, o));
-    FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(like.layout().shape().clone()),
-        DType::F32,
-    )
+    f32_tensor(out, like.layout().shape())
 }
 
 impl FusedSilu for Flex {
@@ -177,7 +161,7 @@ impl FusedSilu for Flex {
         }
         let x = x.to_contiguous();
         let xs: &[f32] = x.storage();
-        fill_parallel(&x, |at, out| simd::silu(out, &xs[at..at + out.len()]))
+        fill_parallel(&x, |at, out| simd::run(out, &xs[at..at + out.len()], None))
     }
 
     fn silu_fused_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -185,16 +169,13 @@ impl FusedSilu for Flex {
             || grad.dtype() != DType::F32
             || x.layout().shape() != grad.layout().shape()
         {
-            let s = Flex::sigmoid(x.clone());
-            let direct = Flex::float_mul(grad.clone(), s.clone());
-            let through_sigmoid = Flex::sigmoid_backward(s, Flex::float_mul(grad, x));
-            return Flex::float_add(direct, through_sigmoid);
+            return backward_with_ops::<Flex>(x, grad);
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         let (xs, gs): (&[f32], &[f32]) = (x.storage(), grad.storage());
         fill_parallel(&x, |at, out| {
             let range = at..at + out.len();
-            simd::grad(out, &xs[range.clone()], &gs[range])
+            simd::run(out, &xs[range.clone()], Some(&gs[range]))
         })
     }
 }

@@ -128,8 +128,7 @@ fn inverse_haar3d_level(x: Tensor<5>) -> Tensor<5> {
     let c = c8 / 8;
     // M·Mᵀ = I/8, so the inverse is 8·Mᵀ.
     if flex_haar::applies(&x, true) {
-        let m = haar3d_entries();
-        let inverse = std::array::from_fn(|i| 8.0 * m[(i % 8) * 8 + i / 8]);
+        let inverse = flex_haar::transpose(&haar3d_entries()).map(|v| 8.0 * v);
         return flex_haar::haar3d(x, inverse, true);
     }
     let m = haar3d_matrix(&x.device()).transpose().mul_scalar(8.0);

@@ -1,0 +1,35 @@
+//! What the Flex kernels ([`crate::flex_conv`], [`crate::flex_haar`], [`crate::flex_norm`],
+//! [`crate::silu`]) share: the check that a tensor is an f32 tensor on Flex, a new tensor from
+//! a host buffer, and a pointer that rayon tasks writing disjoint ranges can share.
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::prelude::*;
+use burn::tensor::{Bytes, DType, Shape};
+
+/// `x` lives on Flex (tracked or not) and holds f32.
+pub(crate) fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
+    x.device().inner() == Device::flex() && x.dtype() == DType::F32
+}
+
+/// A contiguous f32 tensor of `shape` owning `data`.
+pub(crate) fn f32_tensor(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(Shape::from(shape.to_vec())),
+        DType::F32,
+    )
+}
+
+/// A raw pointer that rayon tasks writing disjoint ranges can share.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMut(pub(crate) *mut f32);
+// SAFETY: every user has each task write a disjoint set of elements.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    pub(crate) fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
