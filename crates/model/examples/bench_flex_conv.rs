@@ -4,13 +4,15 @@
 //!
 //!     RAYON_NUM_THREADS=2 cargo run -p cosmotok-model --example bench_flex_conv [REPS]
 
-use std::time::Instant;
-
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::tensor::TensorData;
 use cosmotok_model::flex_conv;
+
+// The losses benchmarks' argument parser and median timer.
+#[path = "../../losses/examples/common/mod.rs"]
+mod common;
 
 fn random(shape: &[usize]) -> FlexTensor {
     let len: usize = shape.iter().product();
@@ -20,25 +22,11 @@ fn random(shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(data, shape.to_vec()))
 }
 
-fn median(reps: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
-}
-
 /// (x shape, weight shape, stride, padding).
 type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
 
-fn main() {
-    let reps: usize = std::env::args()
-        .nth(1)
-        .map_or(7, |a| a.parse().expect("REPS"));
+fn main() -> anyhow::Result<()> {
+    let reps = common::whole_number_args()?.first().copied().unwrap_or(7);
     let cases: [Case; 5] = [
         ([1, 32, 5, 64, 64], [32, 32, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
         ([1, 32, 7, 64, 64], [32, 32, 3, 1, 1], [1, 1, 1], [0, 0, 0]),
@@ -61,27 +49,45 @@ fn main() {
         let (x, w, b) = (random(&xs), random(&ws), random(&[ws[0]]));
         let y = Flex::conv3d(x.clone(), w.clone(), Some(b.clone()), options.clone());
         let dy = random(y.layout().shape());
-        let fb = median(reps, || {
-            Flex::conv3d(x.clone(), w.clone(), Some(b.clone()), options.clone());
-        });
-        let fo = median(reps, || {
-            flex_conv::forward(x.clone(), w.clone(), b.clone(), &options);
-        });
-        let gb = median(reps, || {
-            Flex::conv3d_weight_backward(x.clone(), w.clone(), dy.clone(), options.clone());
-        });
-        let go = median(reps, || {
-            flex_conv::weight_grad(x.clone(), &ws, dy.clone(), &options).unwrap();
-        });
-        let ib = median(reps, || {
-            Flex::conv3d_x_backward(x.clone(), w.clone(), dy.clone(), options.clone());
-        });
-        // Strided convs keep burn's transposed conv.
-        let io = median(reps, || {
-            if flex_conv::input_grad(&xs, w.clone(), dy.clone(), &options).is_none() {
+        let fb = common::median_time(
+            || {
+                Flex::conv3d(x.clone(), w.clone(), Some(b.clone()), options.clone());
+            },
+            reps,
+        );
+        let fo = common::median_time(
+            || {
+                flex_conv::forward(x.clone(), w.clone(), b.clone(), &options);
+            },
+            reps,
+        );
+        let gb = common::median_time(
+            || {
+                Flex::conv3d_weight_backward(x.clone(), w.clone(), dy.clone(), options.clone());
+            },
+            reps,
+        );
+        let go = common::median_time(
+            || {
+                flex_conv::weight_grad(x.clone(), &ws, dy.clone(), &options).unwrap();
+            },
+            reps,
+        );
+        let ib = common::median_time(
+            || {
                 Flex::conv3d_x_backward(x.clone(), w.clone(), dy.clone(), options.clone());
-            }
-        });
+            },
+            reps,
+        );
+        // Strided convs keep burn's transposed conv.
+        let io = common::median_time(
+            || {
+                if flex_conv::input_grad(&xs, w.clone(), dy.clone(), &options).is_none() {
+                    Flex::conv3d_x_backward(x.clone(), w.clone(), dy.clone(), options.clone());
+                }
+            },
+            reps,
+        );
         println!(
             "| {xs:?} | {ws:?} | {stride:?} | {:.2} / {:.2} ({:.2}×) | {:.2} / {:.2} ({:.2}×) \
              | {:.2} / {:.2} ({:.2}×) |",
@@ -96,4 +102,5 @@ fn main() {
             io / ib
         );
     }
+    Ok(())
 }

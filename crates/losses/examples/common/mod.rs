@@ -1,5 +1,6 @@
-//! What the losses benchmarks (`bench_conv`, `bench_vgg_cpu`) share: whole-number arguments and
-//! a median timer.
+//! What the benchmarks share: whole-number arguments and a median timer. Used by the losses
+//! examples `bench_conv` and `bench_vgg_cpu`, and by the model's `bench_flex_conv` (which
+//! includes this file by path).
 
 use std::time::Instant;
 
