@@ -67,7 +67,6 @@ pub mod schedule;
 pub mod spectral_norm;
 pub mod vgg;
 pub mod vgg_cpu;
-pub mod winograd;
 
 pub use adaptive::{adaptive_weight, adaptive_weight_tensors, combine_grads};
 pub use config::{AdvConfig, DiscKind, DiscNorm, GanLoss, GramMode, LossConfig, PixelKind};

@@ -21,7 +21,8 @@ use rayon::prelude::*;
 
 use crate::config::GramMode;
 use crate::vgg::{BLOCK_CONVS, LPIPS_SCALE, LPIPS_SHIFT, Vgg16};
-use crate::winograd::Winograd;
+use cosmotok_model::grid::Grid;
+use cosmotok_model::winograd::Winograd;
 
 /// Convolutions whose input and output both have at least this many channels run as
 /// Winograd convolutions ([`Winograd`]); narrower ones as three direct GEMMs ([`conv_grid`]),
@@ -29,127 +30,6 @@ use crate::winograd::Winograd;
 pub const WINOGRAD_MIN_CHANNELS: usize = 64;
 /// Output tile of the Winograd convolutions: F(4×4, 3×3) (36 multiplications per 16 outputs).
 pub const WINOGRAD_TILE: usize = 4;
-
-/// `n` NHWC images of `h`×`w` pixels and `c` channels, stored on a grid with a one-pixel zero
-/// border ((h+2)×(w+2) pixels per image) and `w+3` zero pixels before and after all images, so
-/// that every 3×3 neighbour of every grid pixel is inside `data`.
-#[derive(Clone, Debug)]
-pub struct Grid {
-    pub n: usize,
-    pub h: usize,
-    pub w: usize,
-    pub c: usize,
-    pub data: Vec<f32>,
-}
-
-impl Grid {
-    pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Self {
-        let len = (2 * (w + 3) + n * (h + 2) * (w + 2)) * c;
-        Self {
-            n,
-            h,
-            w,
-            c,
-            data: vec![0.0; len],
-        }
-    }
-
-    /// Zero pixels before the first image (= after the last).
-    fn guard(&self) -> usize {
-        self.w + 3
-    }
-
-    /// Pixels per padded row.
-    fn stride(&self) -> usize {
-        self.w + 2
-    }
-
-    /// Grid pixels of all images (padding included, guards excluded).
-    fn pixels(&self) -> usize {
-        self.n * (self.h + 2) * self.stride()
-    }
-
-    /// Pixel index of interior pixel (image `i`, row `y`, column `x`).
-    pub fn at(&self, i: usize, y: usize, x: usize) -> usize {
-        self.padded_at(i, y + 1, x + 1)
-    }
-
-    /// Pixel index of padded-grid pixel (image `i`, row `py` ≤ h+1, column `px` ≤ w+1).
-    pub fn padded_at(&self, i: usize, py: usize, px: usize) -> usize {
-        Self::pixel_index(self.h, self.w, i, py, px)
-    }
-
-    /// [`padded_at`](Self::padded_at) of a grid of `h`×`w` images, for writers that hold only
-    /// a raw pointer to the data.
-    pub fn pixel_index(h: usize, w: usize, i: usize, py: usize, px: usize) -> usize {
-        (w + 3) + (i * (h + 2) + py) * (w + 2) + px
-    }
-
-    /// The padded rows of all images (guards excluded), `stride()·c` floats each.
-    fn rows_mut(&mut self) -> rayon::slice::ChunksMut<'_, f32> {
-        let (g, m, c, s) = (self.guard(), self.pixels(), self.c, self.stride());
-        self.data[g * c..(g + m) * c].par_chunks_mut(s * c)
-    }
-
-    /// Runs `f(r, interior)` on the interior pixels of every padded row `r` (all images, in
-    /// parallel), zeroes the padding, and returns the sum of what `f` returned.
-    fn sum_interior_rows(&mut self, f: impl Fn(usize, &mut [f32]) -> f64 + Sync) -> f64 {
-        let (h, c) = (self.h, self.c);
-        self.rows_mut()
-            .enumerate()
-            .map(|(r, row)| {
-                let y = r % (h + 2);
-                if y == 0 || y == h + 1 {
-                    row.fill(0.0);
-                    return 0.0;
-                }
-                let last = row.len() - c;
-                row[..c].fill(0.0);
-                row[last..].fill(0.0);
-                f(r, &mut row[c..last])
-            })
-            .sum()
-    }
-
-    /// [`sum_interior_rows`](Self::sum_interior_rows) for `f` without a result.
-    fn for_each_interior_row(&mut self, f: impl Fn(usize, &mut [f32]) + Sync) {
-        self.sum_interior_rows(|r, row| {
-            f(r, row);
-            0.0
-        });
-    }
-
-    /// Image and interior row (0-based) of padded row `r` of [`for_each_interior_row`], for
-    /// images of height `h`.
-    fn image_row(h: usize, r: usize) -> (usize, usize) {
-        (r / (h + 2), r % (h + 2) - 1)
-    }
-
-    /// The interior pixels of padded row `r` (as [`for_each_interior_row`] numbers them).
-    fn interior_row(&self, r: usize) -> &[f32] {
-        let start = (self.guard() + r * self.stride() + 1) * self.c;
-        &self.data[start..start + self.w * self.c]
-    }
-
-    /// Applies `f(value, channel)` to every interior value and zeroes the padding.
-    fn map_interior(&mut self, f: impl Fn(f32, usize) -> f32 + Sync) {
-        let c = self.c;
-        self.for_each_interior_row(|_, row| {
-            for px in row.chunks_exact_mut(c) {
-                for (ch, v) in px.iter_mut().enumerate() {
-                    *v = f(*v, ch);
-                }
-            }
-        });
-    }
-
-    /// Padded-grid rows covering images `from..to` (their zero borders add nothing to sums of
-    /// products, so Gram matrices can be taken over them).
-    fn image_rows(&self, from: usize, to: usize) -> (usize, usize) {
-        let per = (self.h + 2) * self.stride();
-        (self.guard() + from * per, (to - from) * per)
-    }
-}
 
 /// The weights of one conv, in the layout of the kernel that runs it.
 #[derive(Clone, Debug)]

@@ -1,6 +1,7 @@
 //! What the Flex kernels ([`crate::flex_conv`], [`crate::flex_haar`], [`crate::flex_norm`],
-//! [`crate::silu`]) share: the check that a tensor is an f32 tensor on Flex, a new tensor from
-//! a host buffer, and a pointer that rayon tasks writing disjoint ranges can share.
+//! [`crate::flex_winograd`], [`crate::silu`]) share: the check that a tensor is an f32 tensor
+//! on Flex, a new tensor from a host buffer, and a pointer that rayon tasks writing disjoint
+//! ranges can share.
 
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::prelude::*;

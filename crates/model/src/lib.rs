@@ -18,7 +18,9 @@ pub mod flex_conv;
 pub mod flex_haar;
 mod flex_host;
 pub mod flex_norm;
+pub mod flex_winograd;
 pub mod fsq;
+pub mod grid;
 pub mod norm;
 pub mod resnet;
 pub mod silu;
@@ -27,6 +29,7 @@ pub mod tiling;
 pub mod tokenizer;
 pub mod upsample;
 pub mod wavelet;
+pub mod winograd;
 
 pub use config::{ConfigError, Formulation, Modality, PatchMethod, SamplerConvs, TokenizerConfig};
 pub use fsq::Fsq;

@@ -1,0 +1,233 @@
+//! The causal convs' spatial 1×3×3 convolutions (stride 1, H/W padding 1) as Winograd
+//! F(4×4, 3×3) convolutions ([`crate::winograd`]) on Flex's host buffers: 36 multiplications
+//! per 16 outputs and channel pair instead of 144.
+//!
+//! Every frame of x [N, C, T, H, W] is one image: the input is copied to a zero-padded NHWC
+//! [`Grid`] of N·T images (the copy the im2col path makes nine times over), convolved, and
+//! copied back to [N, C_out, T, H, W] with the bias added. The forward pass and, with the kernel
+//! flipped and its channel axes swapped, the input gradient run here; [`crate::flex_conv`]
+//! keeps everything else (and convs narrower than [`MIN_CHANNELS`], where the transforms cost
+//! more than the multiplications they save).
+//!
+//! Accuracy: F(4×4, 3×3) rounds differently from a direct sum (its transforms scale values by
+//! up to 8 and back); on the tokenizer's layers the results stay within a few f32 ulps of the
+//! direct conv's relative to the output's magnitude (tested against an f64 sum).
+
+use rayon::prelude::*;
+
+use crate::flex_host::SharedMut;
+use crate::grid::Grid;
+use crate::winograd::Winograd;
+
+/// Output tile: F(4×4, 3×3).
+pub const TILE: usize = 4;
+/// Both channel counts must be at least this for the Winograd path (below it the transforms,
+/// which are per channel, cost more than the GEMMs they shrink).
+pub const MIN_CHANNELS: usize = 32;
+/// The error bound the tests hold the Winograd conv to, relative to the largest output
+/// magnitude: 2ε·√(9·C_in), a rounding error that grows like a sum of 9·C_in terms (measured:
+/// 14 ε at 33 input channels, 55 ε at 128; a direct f32 sum stays within a few ε). For scale,
+/// the released models run in bf16, whose ε is 65 536 times f32's.
+pub fn tolerance(c_in: usize) -> f32 {
+    2.0 * f32::EPSILON * ((9 * c_in) as f32).sqrt()
+}
+
+/// Whether a conv of this shape runs here: kernel 1×3×3, stride 1, padding (0, 1, 1), no
+/// dilation, and at least [`MIN_CHANNELS`] input and output channels.
+pub fn applies(
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    padding: [usize; 3],
+    dilation: [usize; 3],
+    (c_in, c_out): (usize, usize),
+) -> bool {
+    kernel == [1, 3, 3]
+        && stride == [1, 1, 1]
+        && padding == [0, 1, 1]
+        && dilation == [1, 1, 1]
+        && c_in.min(c_out) >= MIN_CHANNELS
+}
+
+/// The forward kernel of weight [C_out, C_in, 1, 3, 3] (PyTorch's layout).
+pub fn forward_kernel(weight: &[f32], c_in: usize, c_out: usize) -> Winograd {
+    assert_eq!(weight.len(), c_out * c_in * 9, "1×3×3 conv weight size");
+    Winograd::new(TILE, c_in, c_out, |co, ci, ky, kx| {
+        weight[((co * c_in + ci) * 3 + ky) * 3 + kx]
+    })
+}
+
+/// The input-gradient kernel of the same weight: flipped, C_out → C_in.
+pub fn input_grad_kernel(weight: &[f32], c_in: usize, c_out: usize) -> Winograd {
+    assert_eq!(weight.len(), c_out * c_in * 9, "1×3×3 conv weight size");
+    Winograd::new(TILE, c_out, c_in, |ci, co, ky, kx| {
+        weight[((co * c_in + ci) * 3 + 2 - ky) * 3 + 2 - kx]
+    })
+}
+
+/// The 3×3 conv (padding 1) of every frame of `x` ([N, C_in, T, H, W]) with `kernel`, plus
+/// `bias`: [N, C_out, T, H, W].
+pub fn conv(
+    x: &[f32],
+    [n, c, t, h, w]: [usize; 5],
+    kernel: &Winograd,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let grid = to_grid(x, [n, c, t, h, w]);
+    let y = kernel.conv(&grid);
+    from_grid(&y, [n, t], bias)
+}
+
+/// x [N, C, T, H, W] → the grid of its N·T frames (image n·T + t).
+fn to_grid(x: &[f32], [n, c, t, h, w]: [usize; 5]) -> Grid {
+    assert_eq!(x.len(), n * c * t * h * w, "conv input size");
+    let mut grid = Grid::zeros(n * t, h, w, c);
+    grid.for_each_interior_row(|r, row| {
+        let (img, y) = Grid::image_row(h, r);
+        let (b, f) = (img / t, img % t);
+        for ch in 0..c {
+            let src = &x[(((b * c + ch) * t + f) * h + y) * w..][..w];
+            for (px, &v) in src.iter().enumerate() {
+                row[px * c + ch] = v;
+            }
+        }
+    });
+    grid
+}
+
+/// The grid of N·T frames → [N, C, T, H, W], `bias[ch]` added.
+fn from_grid(g: &Grid, [n, t]: [usize; 2], bias: Option<&[f32]>) -> Vec<f32> {
+    let (c, h, w) = (g.c, g.h, g.w);
+    let mut out = vec![0.0f32; n * c * t * h * w];
+    let dst = SharedMut(out.as_mut_ptr());
+    (0..n * t * h).into_par_iter().for_each(|r| {
+        let (img, y) = (r / h, r % h);
+        let (b, f) = (img / t, img % t);
+        let row = &g.data[g.at(img, y, 0) * c..][..w * c];
+        for ch in 0..c {
+            let add = bias.map_or(0.0, |bias| bias[ch]);
+            // SAFETY: row y of frame f, channel ch of batch element b: written by this task only.
+            let d = unsafe {
+                std::slice::from_raw_parts_mut(dst.at((((b * c + ch) * t + f) * h + y) * w), w)
+            };
+            for (px, o) in d.iter_mut().enumerate() {
+                *o = row[px * c + ch] + add;
+            }
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct f64 sum of the 1×3×3 conv with padding 1.
+    fn reference(
+        x: &[f32],
+        [n, c, t, h, w]: [usize; 5],
+        wt: &[f32],
+        co_n: usize,
+        bias: &[f32],
+    ) -> Vec<f64> {
+        let mut out = vec![0.0f64; n * co_n * t * h * w];
+        for b in 0..n {
+            for co in 0..co_n {
+                for f in 0..t {
+                    for y in 0..h {
+                        for xx in 0..w {
+                            let mut s = bias[co] as f64;
+                            for ci in 0..c {
+                                for ky in 0..3 {
+                                    for kx in 0..3 {
+                                        let (iy, ix) = (y + ky, xx + kx);
+                                        if iy < 1 || ix < 1 || iy > h || ix > w {
+                                            continue;
+                                        }
+                                        let v =
+                                            x[(((b * c + ci) * t + f) * h + iy - 1) * w + ix - 1];
+                                        s +=
+                                            v as f64 * wt[((co * c + ci) * 3 + ky) * 3 + kx] as f64;
+                                    }
+                                }
+                            }
+                            out[(((b * co_n + co) * t + f) * h + y) * w + xx] = s;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn data(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5) - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn forward_and_input_grad_match_direct_sums() {
+        // 7×10 frames: partial tiles on both axes; 2 batch elements × 3 frames.
+        let (n, c, co, t, h, w) = (2, 33, 35, 3, 7, 10);
+        let x = data(n * c * t * h * w, 1);
+        let wt = data(co * c * 9, 2);
+        let bias = data(co, 3);
+        let y = conv(
+            &x,
+            [n, c, t, h, w],
+            &forward_kernel(&wt, c, co),
+            Some(&bias),
+        );
+        let want = reference(&x, [n, c, t, h, w], &wt, co, &bias);
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let err = y
+            .iter()
+            .zip(&want)
+            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+        assert!(
+            err <= tolerance(c) as f64 * scale,
+            "forward err {err} (scale {scale})"
+        );
+
+        // dL/dx for dL/dy = g: x'[ci] = Σ_co g[co] ⋆ flip(w[co, ci]).
+        let g = data(n * co * t * h * w, 4);
+        let dx = conv(&g, [n, co, t, h, w], &input_grad_kernel(&wt, c, co), None);
+        let mut want = vec![0.0f64; x.len()];
+        for b in 0..n {
+            for ci in 0..c {
+                for f in 0..t {
+                    for y in 0..h {
+                        for xx in 0..w {
+                            let mut s = 0.0f64;
+                            for o in 0..co {
+                                for ky in 0..3 {
+                                    for kx in 0..3 {
+                                        // y_out[y'] uses x[y' + ky − 1]: y' = y + 1 − ky.
+                                        let (oy, ox) = (y + 1, xx + 1);
+                                        if oy < ky || ox < kx || oy - ky >= h || ox - kx >= w {
+                                            continue;
+                                        }
+                                        let gv =
+                                            g[(((b * co + o) * t + f) * h + oy - ky) * w + ox - kx];
+                                        s +=
+                                            gv as f64 * wt[((o * c + ci) * 3 + ky) * 3 + kx] as f64;
+                                    }
+                                }
+                            }
+                            want[(((b * c + ci) * t + f) * h + y) * w + xx] = s;
+                        }
+                    }
+                }
+            }
+        }
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let err = dx
+            .iter()
+            .zip(&want)
+            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+        assert!(
+            err <= tolerance(co) as f64 * scale,
+            "input grad err {err} (scale {scale})"
+        );
+    }
+}
