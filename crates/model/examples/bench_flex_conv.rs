@@ -1,6 +1,6 @@
 //! Times the causal convs' Flex kernels (`cosmotok_model::flex_conv`) against burn-flex's own
 //! conv3d forward and weight gradient, on the layer shapes of the channels-32 CV8x8x8 training
-//! benchmark (BENCHMARKS.md), and prints the ratio.
+//! benchmark (BENCHMARKS.md) and one layer of a released model's size, and prints the ratio.
 //!
 //!     RAYON_NUM_THREADS=2 cargo run -p cosmotok-model --example bench_flex_conv [REPS]
 
@@ -27,7 +27,7 @@ type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
 
 fn main() -> anyhow::Result<()> {
     let reps = common::whole_number_args()?.first().copied().unwrap_or(7);
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         ([1, 32, 5, 64, 64], [32, 32, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
         ([1, 32, 7, 64, 64], [32, 32, 3, 1, 1], [1, 1, 1], [0, 0, 0]),
         ([1, 64, 3, 32, 32], [64, 64, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
@@ -38,6 +38,14 @@ fn main() -> anyhow::Result<()> {
             [0, 1, 1],
         ),
         ([1, 32, 5, 65, 65], [32, 32, 1, 3, 3], [1, 2, 2], [0, 0, 0]),
+        // A released CV8x8x8's first level (128 channels) on a 17-frame 256×256 clip: the
+        // Winograd path (flex_winograd).
+        (
+            [1, 128, 5, 64, 64],
+            [128, 128, 1, 3, 3],
+            [1, 1, 1],
+            [0, 1, 1],
+        ),
     ];
     println!(
         "| x | weight | stride | forward burn / ours ms | weight grad burn / ours ms | \

@@ -148,6 +148,7 @@ impl Geometry {
             self.padding,
             self.dilation,
             (self.c_in, self.c_out),
+            [self.batch * self.input[0], self.input[1], self.input[2]],
         )
     }
 
@@ -616,18 +617,21 @@ mod tests {
     }
 
     /// The tokenizer's conv shapes (spatial 1×3×3 with padding, causal temporal 3×1×1,
-    /// strided downsampling, a 3×3×3), several tiles with a last one shorter than 512, and a
-    /// weight gradient large enough for the single-accumulator path.
+    /// strided downsampling, a 3×3×3), several tiles with a last one shorter than 512, a
+    /// weight gradient large enough for the single-accumulator path, and a spatial conv that
+    /// [`forward`] runs as Winograd.
     /// (x shape, weight shape, stride, padding).
     type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
 
-    const CASES: [Case; 6] = [
+    const CASES: [Case; 7] = [
         ([2, 5, 3, 7, 9], [6, 5, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
         ([1, 8, 6, 17, 19], [8, 8, 3, 1, 1], [1, 1, 1], [0, 0, 0]),
         ([2, 4, 2, 9, 8], [7, 4, 1, 3, 3], [1, 2, 2], [0, 0, 0]),
         ([1, 3, 5, 6, 7], [4, 3, 3, 3, 3], [2, 1, 1], [0, 1, 1]),
         ([1, 6, 4, 24, 30], [5, 6, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
         ([1, 128, 2, 6, 5], [128, 128, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        // Enough 4×4 tiles (2·10·9, partial ones on the right) for the Winograd path.
+        ([1, 32, 2, 40, 35], [33, 32, 1, 3, 3], [1, 1, 1], [0, 1, 1]),
     ];
 
     #[test]

@@ -18,15 +18,16 @@ use crate::grid::Grid;
 /// Floats of transformed inputs + products per chunk (≈ 1 MiB, an L2 cache).
 const CHUNK_FLOATS: usize = 256 * 1024;
 
-/// One F(M, 3), α = A = M + 2: its kernel matrix G and its two 1-D data transforms (the tile
-/// sizes are const generics so that the per-tile arrays live on the stack).
+/// One F(M, 3), α = A = M + 2: its kernel matrix G and its two 1-D data transforms, written
+/// out as the paper's formulas (the tile sizes are const generics so that the per-tile arrays
+/// live on the stack).
 trait Tile<const M: usize, const A: usize> {
     /// G, α×3.
     const G: [[f64; 3]; A];
-    /// `out[i] = Σ_k Bᵀ[i][k] · d[k]` over channel vectors.
-    fn input_1d(d: [&[f32]; A], out: [&mut [f32]; A]);
-    /// `out[i] = Σ_k Aᵀ[i][k] · m[k]` over channel vectors.
-    fn output_1d(m: [&[f32]; A], out: [&mut [f32]; M]);
+    /// Bᵀ d.
+    fn input_1d(d: [f32; A]) -> [f32; A];
+    /// Aᵀ m.
+    fn output_1d(m: [f32; A]) -> [f32; M];
 }
 
 struct F2;
@@ -40,28 +41,14 @@ impl Tile<2, 4> for F2 {
 
     /// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
     #[inline(always)]
-    fn input_1d(d: [&[f32]; 4], [o0, o1, o2, o3]: [&mut [f32]; 4]) {
-        let c = o0.len();
-        let [d0, d1, d2, d3] = d.map(|d| &d[..c]);
-        let (o1, o2, o3) = (&mut o1[..c], &mut o2[..c], &mut o3[..c]);
-        for k in 0..c {
-            o0[k] = d0[k] - d2[k];
-            o1[k] = d1[k] + d2[k];
-            o2[k] = d2[k] - d1[k];
-            o3[k] = d1[k] - d3[k];
-        }
+    fn input_1d([d0, d1, d2, d3]: [f32; 4]) -> [f32; 4] {
+        [d0 - d2, d1 + d2, d2 - d1, d1 - d3]
     }
 
     /// Aᵀ = [1 1 1 0; 0 1 −1 −1].
     #[inline(always)]
-    fn output_1d(m: [&[f32]; 4], [o0, o1]: [&mut [f32]; 2]) {
-        let c = o0.len();
-        let [m0, m1, m2, m3] = m.map(|m| &m[..c]);
-        let o1 = &mut o1[..c];
-        for k in 0..c {
-            o0[k] = m0[k] + m1[k] + m2[k];
-            o1[k] = m1[k] - m2[k] - m3[k];
-        }
+    fn output_1d([m0, m1, m2, m3]: [f32; 4]) -> [f32; 2] {
+        [m0 + m1 + m2, m1 - m2 - m3]
     }
 }
 
@@ -79,56 +66,80 @@ impl Tile<4, 6> for F4 {
     /// Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0;
     /// 0 4 0 −5 0 1].
     #[inline(always)]
-    fn input_1d(d: [&[f32]; 6], [o0, o1, o2, o3, o4, o5]: [&mut [f32]; 6]) {
-        let c = o0.len();
-        let [d0, d1, d2, d3, d4, d5] = d.map(|d| &d[..c]);
-        let (o1, o2, o3, o4, o5) = (
-            &mut o1[..c],
-            &mut o2[..c],
-            &mut o3[..c],
-            &mut o4[..c],
-            &mut o5[..c],
-        );
-        for k in 0..c {
-            let (a, b) = (d4[k] - 4.0 * d2[k], d3[k] - 4.0 * d1[k]);
-            let (e, f) = (d4[k] - d2[k], 2.0 * (d3[k] - d1[k]));
-            o0[k] = 4.0 * d0[k] - 5.0 * d2[k] + d4[k];
-            o1[k] = a + b;
-            o2[k] = a - b;
-            o3[k] = e + f;
-            o4[k] = e - f;
-            o5[k] = 4.0 * d1[k] - 5.0 * d3[k] + d5[k];
-        }
+    fn input_1d([d0, d1, d2, d3, d4, d5]: [f32; 6]) -> [f32; 6] {
+        let (a, b) = (d4 - 4.0 * d2, d3 - 4.0 * d1);
+        let (e, f) = (d4 - d2, 2.0 * (d3 - d1));
+        [
+            4.0 * d0 - 5.0 * d2 + d4,
+            a + b,
+            a - b,
+            e + f,
+            e - f,
+            4.0 * d1 - 5.0 * d3 + d5,
+        ]
     }
 
     /// Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
     #[inline(always)]
-    fn output_1d(m: [&[f32]; 6], [o0, o1, o2, o3]: [&mut [f32]; 4]) {
-        let c = o0.len();
-        let [m0, m1, m2, m3, m4, m5] = m.map(|m| &m[..c]);
-        let (o1, o2, o3) = (&mut o1[..c], &mut o2[..c], &mut o3[..c]);
-        for k in 0..c {
-            let (p, q) = (m1[k] + m2[k], m3[k] + m4[k]);
-            let (r, s) = (m1[k] - m2[k], m3[k] - m4[k]);
-            o0[k] = m0[k] + p + q;
-            o1[k] = r + 2.0 * s;
-            o2[k] = p + 4.0 * q;
-            o3[k] = r + 8.0 * s + m5[k];
-        }
+    fn output_1d([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
+        let (p, q) = (m1 + m2, m3 + m4);
+        let (r, s) = (m1 - m2, m3 - m4);
+        [m0 + p + q, r + 2.0 * s, p + 4.0 * q, r + 8.0 * s + m5]
     }
 }
 
-/// The `N` channel vectors `buf[i·stride..][..c]`, i < N.
-#[inline(always)]
-fn vectors<const N: usize>(buf: &[f32], stride: usize, c: usize) -> [&[f32]; N] {
-    std::array::from_fn(|i| &buf[i * stride..i * stride + c])
-}
+/// Lanes per block of [`apply`]: one AVX-512 vector.
+const LANES: usize = 16;
 
-/// The `N` disjoint channel vectors `buf[i·stride..][..c]`, i < N (stride ≥ c).
+/// `dst[o][k] = f(src[·][k])[o]` for every element k of the `len`-long vectors
+/// `src[i] = src_buf[i·src_stride..]` and `dst[o] = dst_buf[o·dst_stride..]`. Blocks of
+/// [`LANES`] elements are copied into local arrays first: the compiler cannot tell that the
+/// vectors do not overlap, and would not vectorise a loop over the buffers themselves.
 #[inline(always)]
-fn vectors_mut<const N: usize>(buf: &mut [f32], stride: usize, c: usize) -> [&mut [f32]; N] {
-    let mut rows = buf.chunks_mut(stride);
-    std::array::from_fn(|_| &mut rows.next().expect("Winograd buffer too short")[..c])
+fn apply<const I: usize, const O: usize>(
+    (src_buf, src_stride): (&[f32], usize),
+    (dst_buf, dst_stride): (&mut [f32], usize),
+    len: usize,
+    f: impl Fn([f32; I]) -> [f32; O],
+) {
+    assert!(
+        src_buf.len() >= (I - 1) * src_stride + len,
+        "Winograd source too short"
+    );
+    assert!(
+        dst_buf.len() >= (O - 1) * dst_stride + len,
+        "Winograd destination too short"
+    );
+    let block = |inp: [[f32; LANES]; I]| {
+        let mut out = [[0.0f32; LANES]; O];
+        for l in 0..LANES {
+            let r = f(std::array::from_fn(|i| inp[i][l]));
+            for o in 0..O {
+                out[o][l] = r[o];
+            }
+        }
+        out
+    };
+    let full = len / LANES * LANES;
+    for k in (0..full).step_by(LANES) {
+        // Fixed-size copies: one vector load or store each.
+        let inp = std::array::from_fn(|i| {
+            <[f32; LANES]>::try_from(&src_buf[i * src_stride + k..][..LANES]).unwrap()
+        });
+        for (o, lanes) in block(inp).iter().enumerate() {
+            dst_buf[o * dst_stride + k..][..LANES].copy_from_slice(lanes);
+        }
+    }
+    let n = len - full;
+    if n > 0 {
+        let mut inp = [[0.0f32; LANES]; I];
+        for (i, lanes) in inp.iter_mut().enumerate() {
+            lanes[..n].copy_from_slice(&src_buf[i * src_stride + full..][..n]);
+        }
+        for (o, lanes) in block(inp).iter().enumerate() {
+            dst_buf[o * dst_stride + full..][..n].copy_from_slice(&lanes[..n]);
+        }
+    }
 }
 
 /// A 3×3 kernel in the Winograd domain of F(m, 3): `u[ξ][ci][co]`, ξ = α·i + j.
@@ -170,30 +181,57 @@ impl Winograd {
             }
         }
         let mut u = vec![0.0f32; a * a * pairs];
-        match m {
-            2 => simd::kernel_transform::<2, 4, F2>(&taps, &mut u),
-            _ => simd::kernel_transform::<4, 6, F4>(&taps, &mut u),
-        }
+        u.par_chunks_mut(pairs)
+            .enumerate()
+            .for_each(|(xi, plane)| match m {
+                2 => simd::kernel_transform::<2, 4, F2>(&taps, xi, plane),
+                _ => simd::kernel_transform::<4, 6, F4>(&taps, xi, plane),
+            });
         Self { m, c_in, c_out, u }
     }
 
     /// The 3×3 convolution (padding 1) of `x`'s interior; the result's padding is zero.
     pub fn conv(&self, x: &Grid) -> Grid {
+        let mut out = Grid::zeros(x.n, x.h, x.w, self.c_out);
+        let sink = Sink::Grid(OutPtr(out.data.as_mut_ptr()));
+        self.run(x, sink);
+        out
+    }
+
+    /// The same convolution written as `[N, C_out, T, H, W]` (the grid's image `n·T + t` is
+    /// frame t of batch element n), `bias[co]` added: the layout of burn's conv3d output.
+    pub fn conv_ncdhw(&self, x: &Grid, frames: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        assert!(
+            frames > 0 && x.n.is_multiple_of(frames),
+            "{} images are not whole clips of {frames} frames",
+            x.n
+        );
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), self.c_out, "Winograd conv bias length");
+        }
+        let mut out = vec![0.0f32; x.n * self.c_out * x.h * x.w];
+        let sink = Sink::Ncdhw(OutPtr(out.as_mut_ptr()), frames, bias);
+        self.run(x, sink);
+        out
+    }
+
+    fn run(&self, x: &Grid, sink: Sink) {
         assert_eq!(x.c, self.c_in, "Winograd conv input channels");
         match self.m {
-            2 => self.conv_tiles::<2, 4, F2>(x),
-            4 => self.conv_tiles::<4, 6, F4>(x),
+            2 => self.conv_tiles::<2, 4, F2>(x, sink),
+            4 => self.conv_tiles::<4, 6, F4>(x, sink),
             other => unreachable!("F({other}, 3) rejected in new"),
         }
     }
 
-    fn conv_tiles<const M: usize, const A: usize, T: Tile<M, A>>(&self, x: &Grid) -> Grid {
+    fn conv_tiles<const M: usize, const A: usize, T: Tile<M, A>>(&self, x: &Grid, sink: Sink) {
         let (n, h, w, ci, co) = (x.n, x.h, x.w, self.c_in, self.c_out);
         let tiles = n * h.div_ceil(M) * w.div_ceil(M);
-        let chunk = (CHUNK_FLOATS / (A * A * (ci + co))).clamp(16, 512);
-        let mut out = Grid::zeros(n, h, w, co);
-        let out_ptr = OutPtr(out.data.as_mut_ptr());
-        let out_geom = (out.n, out.h, out.w);
+        // Chunks fit in L2, and there are at least two per thread where the tiles allow.
+        let chunk = (CHUNK_FLOATS / (A * A * (ci + co)))
+            .min(tiles.div_ceil(2 * rayon::current_num_threads()))
+            .clamp(16, 512);
+        let geom = Geometry { n, h, w, c: co };
         (0..tiles.div_ceil(chunk)).into_par_iter().for_each_init(
             || {
                 (
@@ -231,34 +269,52 @@ impl Winograd {
                         );
                     }
                 }
-                simd::output_transform::<M, A, T>(prod, first, count, chunk, co, out_geom, out_ptr);
+                simd::output_transform::<M, A, T>(prod, first, count, chunk, geom, sink);
             },
         );
-        out
     }
 }
 
-/// `u[ξ] = (G g Gᵀ)[i][j] = Σ_{y,x} G[i][y] G[j][x] g[y][x]` for every channel pair, ξ = α·i + j:
-/// per ξ a combination of the nine tap planes (`taps`, [9][pairs]; zero coefficients skipped),
+/// The output's image geometry: `n` images of `h`×`w` pixels, `c` channels.
+#[derive(Clone, Copy)]
+struct Geometry {
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+}
+
+/// Where the output tiles go.
+#[derive(Clone, Copy)]
+enum Sink<'a> {
+    /// The interior of a zeroed grid of the output's geometry.
+    Grid(OutPtr),
+    /// `[N, C, T, H, W]` with T frames per clip, plus the bias.
+    Ncdhw(OutPtr, usize, Option<&'a [f32]>),
+}
+
+/// `u_ξ = (G g Gᵀ)[i][j] = Σ_{y,x} G[i][y] G[j][x] g[y][x]` for every channel pair, ξ = α·i + j:
+/// a combination of the nine tap planes (`taps`, [9][pairs]; zero coefficients skipped),
 /// summed in f64.
 #[inline(always)]
-fn kernel_transform<const M: usize, const A: usize, T: Tile<M, A>>(taps: &[f64], u: &mut [f32]) {
-    let pairs = taps.len() / 9;
+fn kernel_transform<const M: usize, const A: usize, T: Tile<M, A>>(
+    taps: &[f64],
+    xi: usize,
+    u: &mut [f32],
+) {
+    let pairs = u.len();
+    let (gi, gj) = (T::G[xi / A], T::G[xi % A]);
     let mut acc = vec![0.0f64; pairs];
-    for (xi, dst) in u.chunks_exact_mut(pairs).enumerate() {
-        let (gi, gj) = (T::G[xi / A], T::G[xi % A]);
-        acc.fill(0.0);
-        for (t, plane) in taps.chunks_exact(pairs).enumerate() {
-            let coef = gi[t / 3] * gj[t % 3];
-            if coef != 0.0 {
-                for (s, v) in acc.iter_mut().zip(plane) {
-                    *s += coef * v;
-                }
+    for (t, plane) in taps.chunks_exact(pairs).enumerate() {
+        let coef = gi[t / 3] * gj[t % 3];
+        if coef != 0.0 {
+            for (s, v) in acc.iter_mut().zip(plane) {
+                *s += coef * v;
             }
         }
-        for (d, s) in dst.iter_mut().zip(&acc) {
-            *d = *s as f32;
-        }
+    }
+    for (d, s) in u.iter_mut().zip(&acc) {
+        *d = *s as f32;
     }
 }
 
@@ -298,68 +354,80 @@ fn input_transform<const M: usize, const A: usize, T: Tile<M, A>>(
             }
             (&patch[..], A * c)
         };
-        // r = Bᵀ d, column by column: r[i][j] = Σ_k Bᵀ[i][k] d[k][j].
-        for j in 0..A {
-            T::input_1d(
-                vectors(&src[j * c..], stride, c),
-                vectors_mut(&mut r[j * c..], A * c, c),
-            );
-        }
+        // r = Bᵀ d: r[i][·] = Σ_k Bᵀ[i][k] d[k][·], over whole rows of α pixels.
+        apply((src, stride), (&mut r, A * c), A * c, T::input_1d);
         // v = r B, row by row: v[i][j] = Σ_k r[i][k] Bᵀ[j][k].
         for i in 0..A {
-            T::input_1d(
-                vectors(&r[A * i * c..], c, c),
-                vectors_mut(&mut v[(A * i * chunk + tl) * c..], chunk * c, c),
+            apply(
+                (&r[A * i * c..], c),
+                (&mut v[(A * i * chunk + tl) * c..], chunk * c),
+                c,
+                T::input_1d,
             );
         }
     }
 }
 
-/// Aᵀ M A of `count` tiles into the output grid's interior (clipped at the last tiles).
-#[allow(clippy::too_many_arguments)]
+/// Aᵀ M A of `count` tiles into the sink (clipped at the last tiles).
 #[inline(always)]
 fn output_transform<const M: usize, const A: usize, T: Tile<M, A>>(
     prod: &[f32],
     first: usize,
     count: usize,
     chunk: usize,
-    c: usize,
-    (n, h, w): (usize, usize, usize),
-    out: OutPtr,
+    Geometry { n, h, w, c }: Geometry,
+    sink: Sink,
 ) {
     let (th, tw) = (h.div_ceil(M), w.div_ceil(M));
-    let mut r = vec![0.0f32; M * A * c];
+    let mut r = vec![0.0f32; A * M * c];
     let mut y = vec![0.0f32; M * M * c];
     for tl in 0..count {
         let tile = first + tl;
         let (img, ty, tx) = (tile / (th * tw), (tile / tw) % th, tile % tw);
         debug_assert!(img < n);
-        // r = Aᵀ M, column by column (M×α); product ξ = α·k + j of this tile is M[k][j].
-        for j in 0..A {
-            T::output_1d(
-                vectors(&prod[(j * chunk + tl) * c..], A * chunk * c, c),
-                vectors_mut(&mut r[j * c..], A * c, c),
+        // r = M A, row by row (α×M); product ξ = α·k + j of this tile is M[k][j].
+        for k in 0..A {
+            apply(
+                (&prod[(A * k * chunk + tl) * c..], chunk * c),
+                (&mut r[M * k * c..], c),
+                c,
+                T::output_1d,
             );
         }
-        // y = r A, row by row (M×M).
-        for i in 0..M {
-            T::output_1d(
-                vectors(&r[A * i * c..], c, c),
-                vectors_mut(&mut y[M * i * c..], c, c),
-            );
-        }
-        for dy in 0..M {
-            let oy = M * ty + dy;
-            if oy >= h {
-                break;
+        // y = Aᵀ r over whole rows of M pixels (M×M).
+        apply((&r, M * c), (&mut y, M * c), M * c, T::output_1d);
+        let (oy, ox) = (M * ty, M * tx);
+        let (rows, run) = (M.min(h - oy), M.min(w - ox));
+        match sink {
+            Sink::Grid(out) => {
+                for dy in 0..rows {
+                    let p = Grid::pixel_index(h, w, img, oy + dy + 1, ox + 1);
+                    // SAFETY: pixels p .. p+run are interior pixels of the output grid's row
+                    // oy + dy, written by this tile only.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            y[M * dy * c..].as_ptr(),
+                            out.0.add(p * c),
+                            run * c,
+                        );
+                    }
+                }
             }
-            let ox = M * tx;
-            let run = M.min(w - ox);
-            let p = Grid::pixel_index(h, w, img, oy + 1, ox + 1);
-            // SAFETY: pixels p .. p+run are interior pixels of the output grid's row oy,
-            // written by this tile only.
-            unsafe {
-                std::ptr::copy_nonoverlapping(y[M * dy * c..].as_ptr(), out.0.add(p * c), run * c);
+            Sink::Ncdhw(out, frames, bias) => {
+                let (b, f) = (img / frames, img % frames);
+                for co in 0..c {
+                    let add = bias.map_or(0.0, |bias| bias[co]);
+                    let plane = (((b * c + co) * frames + f) * h + oy) * w + ox;
+                    for dy in 0..rows {
+                        for dx in 0..run {
+                            // SAFETY: inside the [N, C, T, H, W] output; this tile's pixels
+                            // of channel co, written by this tile only.
+                            unsafe {
+                                *out.0.add(plane + dy * w + dx) = y[(M * dy + dx) * c + co] + add;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -368,7 +436,7 @@ fn output_transform<const M: usize, const A: usize, T: Tile<M, A>>(
 /// The transforms compiled for AVX-512 or AVX2 + FMA, chosen at run time (the crate itself is
 /// built for baseline x86-64, whose 4-wide SSE vectors would leave them 2–4× slower).
 mod simd {
-    use super::{Grid, OutPtr, Tile};
+    use super::{Geometry, Grid, Sink, Tile};
 
     macro_rules! dispatch {
         ($name:ident ( $($arg:ident : $ty:ty),* )) => {
@@ -399,15 +467,14 @@ mod simd {
         };
     }
 
-    dispatch!(kernel_transform(taps: &[f64], u: &mut [f32]));
+    dispatch!(kernel_transform(taps: &[f64], xi: usize, u: &mut [f32]));
     dispatch!(input_transform(x: &Grid, first: usize, count: usize, chunk: usize, v: &mut [f32]));
     dispatch!(output_transform(
         prod: &[f32],
         first: usize,
         count: usize,
         chunk: usize,
-        c: usize,
-        geom: (usize, usize, usize),
-        out: OutPtr
+        geom: Geometry,
+        sink: Sink
     ));
 }
