@@ -67,7 +67,9 @@ fn main() {
     let tuned = cosmotok_train::memory::keep_freed_memory();
     tracing::debug!("glibc malloc keeps freed memory: {tuned}");
     let cli = Cli::parse();
-    let result = match &cli.command {
+    // The whole command runs on a thread of rayon's pool, so that parallel ops start where
+    // they are called instead of waking the pool and sleeping (cosmotok_model::pool::in_pool).
+    let result = cosmotok_model::pool::in_pool(|| match &cli.command {
         Command::Encode(a) => codec::encode(a),
         Command::Decode(a) => codec::decode(a),
         Command::Reconstruct(a) => codec::reconstruct(a),
@@ -80,7 +82,7 @@ fn main() {
         Command::Data(a) => data_cmd::run(a),
         Command::Convert(a) => convert_cmd::run(a),
         Command::CheckDevice(a) => check_device::run_cmd(a),
-    };
+    });
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

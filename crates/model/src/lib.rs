@@ -36,5 +36,6 @@ pub use fsq::Fsq;
 pub use tokenizer::{Encoded, Tokenizer};
 pub mod infer;
 pub mod params;
+pub mod pool;
 pub mod presets;
 pub mod weights;

@@ -22,6 +22,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::*;
 use cosmotok_model::Tokenizer;
+use cosmotok_model::pool::in_pool;
 use cosmotok_train::{Trainer, TrainerOptions, trainer::Resume};
 
 /// Command-line arguments (`--name value` pairs).
@@ -230,11 +231,12 @@ fn main() -> Result<()> {
     let (mut enc_t, mut dec_t) = (Vec::new(), Vec::new());
     for i in 0..(a.warmup + a.steps) {
         let t = Instant::now();
-        let z = model.encode(x.clone()).latent;
+        // On the pool's threads, as the `cosmotok` binary runs every command.
+        let z = in_pool(|| model.encode(x.clone()).latent);
         let z = Tensor::<5>::from_data(z.into_data(), &dev);
         let te = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let _ = model.decode(z).into_data();
+        let _ = in_pool(|| model.decode(z).into_data());
         let td = t.elapsed().as_secs_f64();
         if i >= a.warmup {
             enc_t.push(te);
