@@ -487,14 +487,17 @@ pub fn input_grad(
     let taps = g.taps();
     let (c_out, c_in) = (w_shape[0], w_shape[1]);
     let mut flipped = vec![0.0f32; w.len()];
-    for (ci, dst) in flipped.chunks_exact_mut(c_out * taps).enumerate() {
-        for co in 0..c_out {
-            let src = &w[(co * c_in + ci) * taps..][..taps];
-            for (k, d) in dst[co * taps..(co + 1) * taps].iter_mut().enumerate() {
-                *d = src[taps - 1 - k];
+    flipped
+        .par_chunks_exact_mut(c_out * taps)
+        .enumerate()
+        .for_each(|(ci, dst)| {
+            for co in 0..c_out {
+                let src = &w[(co * c_in + ci) * taps..][..taps];
+                for (k, d) in dst[co * taps..(co + 1) * taps].iter_mut().enumerate() {
+                    *d = src[taps - 1 - k];
+                }
             }
-        }
-    }
+        });
     let grad = grad.to_contiguous();
     let out = conv(grad.storage(), &flipped, None, &g);
     Some(f32_tensor(out, x_shape))

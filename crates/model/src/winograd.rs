@@ -165,7 +165,7 @@ impl Winograd {
         m: usize,
         c_in: usize,
         c_out: usize,
-        k: impl Fn(usize, usize, usize, usize) -> f32,
+        k: impl Fn(usize, usize, usize, usize) -> f32 + Sync,
     ) -> Self {
         if m != 2 && m != 4 {
             panic!("Winograd F({m}, 3) is not implemented (2 or 4)");
@@ -173,13 +173,15 @@ impl Winograd {
         let (a, pairs) = (m + 2, c_in * c_out);
         // The nine kernel taps as planes [ky·3 + kx][ci][co].
         let mut taps = vec![0.0f64; 9 * pairs];
-        for ci in 0..c_in {
-            for co in 0..c_out {
-                for t in 0..9 {
-                    taps[t * pairs + ci * c_out + co] = k(co, ci, t / 3, t % 3) as f64;
+        taps.par_chunks_exact_mut(pairs)
+            .enumerate()
+            .for_each(|(t, plane)| {
+                for (ci, row) in plane.chunks_exact_mut(c_out).enumerate() {
+                    for (co, v) in row.iter_mut().enumerate() {
+                        *v = k(co, ci, t / 3, t % 3) as f64;
+                    }
                 }
-            }
-        }
+            });
         let mut u = vec![0.0f32; a * a * pairs];
         u.par_chunks_mut(pairs)
             .enumerate()
