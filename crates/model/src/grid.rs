@@ -29,37 +29,44 @@ impl Grid {
     }
 
     /// Zero pixels before the first image (= after the last).
+    #[inline]
     pub fn guard(&self) -> usize {
         self.w + 3
     }
 
     /// Pixels per padded row.
+    #[inline]
     pub fn stride(&self) -> usize {
         self.w + 2
     }
 
     /// Grid pixels of all images (padding included, guards excluded).
+    #[inline]
     pub fn pixels(&self) -> usize {
         self.n * (self.h + 2) * self.stride()
     }
 
     /// Pixel index of interior pixel (image `i`, row `y`, column `x`).
+    #[inline]
     pub fn at(&self, i: usize, y: usize, x: usize) -> usize {
         self.padded_at(i, y + 1, x + 1)
     }
 
     /// Pixel index of padded-grid pixel (image `i`, row `py` ≤ h+1, column `px` ≤ w+1).
+    #[inline]
     pub fn padded_at(&self, i: usize, py: usize, px: usize) -> usize {
         Self::pixel_index(self.h, self.w, i, py, px)
     }
 
     /// [`padded_at`](Self::padded_at) of a grid of `h`×`w` images, for writers that hold only
     /// a raw pointer to the data.
+    #[inline]
     pub fn pixel_index(h: usize, w: usize, i: usize, py: usize, px: usize) -> usize {
         (w + 3) + (i * (h + 2) + py) * (w + 2) + px
     }
 
     /// The padded rows of all images (guards excluded), `stride()·c` floats each.
+    #[inline]
     pub fn rows_mut(&mut self) -> rayon::slice::ChunksMut<'_, f32> {
         let (g, m, c, s) = (self.guard(), self.pixels(), self.c, self.stride());
         self.data[g * c..(g + m) * c].par_chunks_mut(s * c)
@@ -95,11 +102,13 @@ impl Grid {
 
     /// Image and interior row (0-based) of padded row `r` of [`for_each_interior_row`], for
     /// images of height `h`.
+    #[inline]
     pub fn image_row(h: usize, r: usize) -> (usize, usize) {
         (r / (h + 2), r % (h + 2) - 1)
     }
 
     /// The interior pixels of padded row `r` (as [`for_each_interior_row`] numbers them).
+    #[inline]
     pub fn interior_row(&self, r: usize) -> &[f32] {
         let start = (self.guard() + r * self.stride() + 1) * self.c;
         &self.data[start..start + self.w * self.c]
@@ -119,6 +128,7 @@ impl Grid {
 
     /// Padded-grid rows covering images `from..to` (their zero borders add nothing to sums of
     /// products, so Gram matrices can be taken over them).
+    #[inline]
     pub fn image_rows(&self, from: usize, to: usize) -> (usize, usize) {
         let per = (self.h + 2) * self.stride();
         (self.guard() + from * per, (to - from) * per)
