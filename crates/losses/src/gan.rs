@@ -1,4 +1,4 @@
-//! Adversarial losses on patch logits (any shape), each a mean over all logits, shape [1].
+//! Adversarial losses on patch logits (any shape), each a mean over all logits, shape `[1]`.
 
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softplus};

@@ -30,7 +30,7 @@ impl LeCam {
         self.ema_fake = self.decay * self.ema_fake + (1.0 - self.decay) * mf;
     }
 
-    /// The regulariser with the current EMAs, shape [1] (differentiable in the logits).
+    /// The regulariser with the current EMAs, shape `[1]` (differentiable in the logits).
     pub fn penalty<const D: usize>(&self, real: Tensor<D>, fake: Tensor<D>) -> Tensor<1> {
         let a = relu(real.sub_scalar(self.ema_fake)).square().mean();
         let b = relu(fake.neg().add_scalar(self.ema_real)).square().mean();

@@ -39,7 +39,7 @@ impl FeaturePair {
         }
     }
 
-    /// Σ_l w_l · mean |f_l(x) − f_l(x̂)|, shape [1].
+    /// Σ_l w_l · mean |f_l(x) − f_l(x̂)|, shape `[1]`.
     pub fn perceptual(&self) -> Tensor<1> {
         self.x
             .iter()
@@ -50,7 +50,7 @@ impl FeaturePair {
             .expect("five layers")
     }
 
-    /// Σ_l w_l · mean (G_l(x) − G_l(x̂))², shape [1].
+    /// Σ_l w_l · mean (G_l(x) − G_l(x̂))², shape `[1]`.
     pub fn gram(&self, mode: GramMode) -> Tensor<1> {
         self.x
             .iter()

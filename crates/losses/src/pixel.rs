@@ -6,7 +6,7 @@ use crate::config::PixelKind;
 
 /// mean(|x − x̂| · mask) or mean((x − x̂)² · mask) over all B·C·T·H·W elements (Cosmos: the
 /// mask multiplies the per-pixel map, the mean is not renormalised by the mask's sum).
-/// `mask` broadcasts against [B, C, T, H, W] (e.g. [B, 1, T, H, W]). Returns shape [1].
+/// `mask` broadcasts against [B, C, T, H, W] (e.g. `[B, 1, T, H, W]`). Returns shape `[1]`.
 pub fn pixel_loss(
     kind: PixelKind,
     x: Tensor<5>,

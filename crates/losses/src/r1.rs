@@ -34,7 +34,7 @@ pub fn r1_value(disc: &Discriminator, real: Tensor<5>, gamma: f64) -> f64 {
     gamma / 2.0 * mean
 }
 
-/// Differentiable R1 penalty, shape [1]: with d_b = g_b/‖g_b‖ (detached), the exact
+/// Differentiable R1 penalty, shape `[1]`: with d_b = g_b/‖g_b‖ (detached), the exact
 /// directional derivative j_b = ∇_x Σ D(x_b) · d_b = ‖g_b‖ from a forward-mode tangent pass
 /// ([`Discriminator::forward_tangent`]); γ/2 · mean_b j_b² has the value and the parameter
 /// gradient of γ/2 · E‖g‖² (∂j²/∂θ = 2‖g‖ d·∂g/∂θ = ∂‖g‖²/∂θ).

@@ -15,14 +15,14 @@ use crate::vgg_cpu::CpuVgg;
 /// Extension point for additional reconstruction terms (the RAFT flow loss of spec §9.2 is
 /// out of scope; implement this trait and register it with [`ReconLoss::with_term`]).
 pub trait ReconTerm: Send + Sync {
-    /// Unweighted loss of x̂ against x ([B, C, T, H, W] each), shape [1].
+    /// Unweighted loss of x̂ against x ([B, C, T, H, W] each), shape `[1]`.
     fn forward(&self, x: Tensor<5>, xhat: Tensor<5>) -> Tensor<1>;
 }
 
 /// The weighted loss and its weighted parts (for logging).
 #[derive(Clone, Debug)]
 pub struct LossTerms {
-    /// Sum of the weighted terms, shape [1].
+    /// Sum of the weighted terms, shape `[1]`.
     pub total: Tensor<1>,
     /// `(name, weighted value)`: "pixel", "perceptual", "gram", "kl", extras by name. Terms
     /// whose weight is 0 at this iteration are not computed and not listed.
@@ -125,7 +125,7 @@ impl ReconLoss {
     }
 
     /// As [`forward`](Self::forward), with an optional pixel mask (broadcast to [B, C, T, H, W])
-    /// and the VAE KL (`Posterior::kl`, shape [1]) when the model has one.
+    /// and the VAE KL (`Posterior::kl`, shape `[1]`) when the model has one.
     pub fn forward_with(
         &self,
         x: Tensor<5>,

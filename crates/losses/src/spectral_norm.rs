@@ -18,7 +18,7 @@ use burn::tensor::Distribution;
 /// torch's `normalize` eps.
 const EPS: f64 = 1e-12;
 
-/// The power-iteration vector `u` ([out]) of one spectrally normalised weight.
+/// The power-iteration vector `u` (`[out]`) of one spectrally normalised weight.
 #[derive(Module, Debug)]
 pub struct SpectralState {
     pub u: Param<Tensor<1>>,

@@ -13,7 +13,7 @@
 //! Activations live on a zero-padded NHWC grid ([`Grid`]). Convolutions with at least
 //! [`WINOGRAD_MIN_CHANNELS`] channels run as Winograd F(4×4, 3×3) ([`Winograd`]); narrower ones
 //! (the first conv, and every conv of a narrow test VGG) as three GEMMs over the grid, one per
-//! kernel row ([`conv_grid`]): in NHWC the three column taps of a pixel are three consecutive
+//! kernel row (`conv_grid`): in NHWC the three column taps of a pixel are three consecutive
 //! pixels, so the GEMM reads them in place as one row of length 3·C_in — no im2col copy.
 
 use gemm::{Parallelism, gemm};
@@ -25,7 +25,7 @@ use cosmotok_model::grid::Grid;
 use cosmotok_model::winograd::Winograd;
 
 /// Convolutions whose input and output both have at least this many channels run as
-/// Winograd convolutions ([`Winograd`]); narrower ones as three direct GEMMs ([`conv_grid`]),
+/// Winograd convolutions ([`Winograd`]); narrower ones as three direct GEMMs (`conv_grid`),
 /// where the Winograd transforms would cost more than the multiplications they save.
 pub const WINOGRAD_MIN_CHANNELS: usize = 64;
 /// Output tile of the Winograd convolutions: F(4×4, 3×3) (36 multiplications per 16 outputs).

@@ -10,8 +10,9 @@
 //! threads, layers with fewer than four tiles per thread are split into finer tiles.
 //!
 //! Spatial 1×3×3 convs (stride 1, padding 1) with at least [`flex_winograd::MIN_CHANNELS`]
-//! channels run as Winograd F(4×4, 3×3) instead ([`flex_winograd`]), forward and input
-//! gradient: 4× fewer multiplications, at a rounding error of a few tens of ε.
+//! channels and [`flex_winograd::MIN_TILES`] output tiles run as Winograd F(4×4, 3×3) instead
+//! ([`flex_winograd`]), forward and input gradient: 4× fewer multiplications, at a rounding
+//! error of a few tens of ε.
 //!
 //! Input gradient (stride 1): the full conv of dY with the kernel flipped and its channel axes
 //! swapped, through the same tile loop.

@@ -3,15 +3,15 @@
 //! per 16 outputs and channel pair instead of 144.
 //!
 //! Every frame of x [N, C, T, H, W] is one image: the input is copied to a zero-padded NHWC
-//! [`Grid`] of N·T images (the copy the im2col path makes nine times over), convolved, and
-//! copied back to [N, C_out, T, H, W] with the bias added. The forward pass and, with the kernel
-//! flipped and its channel axes swapped, the input gradient run here; [`crate::flex_conv`]
-//! keeps everything else (and convs narrower than [`MIN_CHANNELS`], where the transforms cost
-//! more than the multiplications they save).
+//! [`Grid`] of N·T images (the copy the im2col path makes nine times over) and convolved; the
+//! output transform writes [N, C_out, T, H, W] directly, with the bias added. The forward pass
+//! and, with the kernel flipped and its channel axes swapped, the input gradient run here;
+//! [`crate::flex_conv`] keeps everything else, and the convs narrower than [`MIN_CHANNELS`] or
+//! smaller than [`MIN_TILES`], where the transforms cost more than the multiplications they save.
 //!
 //! Accuracy: F(4×4, 3×3) rounds differently from a direct sum (its transforms scale values by
-//! up to 8 and back); on the tokenizer's layers the results stay within a few f32 ulps of the
-//! direct conv's relative to the output's magnitude (tested against an f64 sum).
+//! up to 8 and back): a few tens of f32 ε of the output's magnitude instead of a few ε
+//! ([`tolerance`], tested against f64 sums).
 
 use crate::grid::Grid;
 use crate::winograd::Winograd;
@@ -21,14 +21,6 @@ pub const TILE: usize = 4;
 /// Both channel counts must be at least this for the Winograd path (below it the transforms,
 /// which are per channel, cost more than the GEMMs they shrink).
 pub const MIN_CHANNELS: usize = 32;
-/// The error bound the tests hold the Winograd conv to, relative to the largest output
-/// magnitude: 4ε·√(9·C_in), a rounding error that grows like a sum of 9·C_in terms (measured on
-/// random data: 14–39 ε at 32–33 input channels, 55 ε at 128; a direct f32 sum stays within a
-/// few ε). For scale, the released models run in bf16, whose ε is 65 536 times f32's.
-pub fn tolerance(c_in: usize) -> f32 {
-    4.0 * f32::EPSILON * ((9 * c_in) as f32).sqrt()
-}
-
 /// And at least this many output tiles (N·T·⌈H/4⌉·⌈W/4⌉): on fewer, the per-conv kernel
 /// transform and the small GEMMs cost more than they save (measured, one and two threads:
 /// 128 channels on 32 tiles 1.1–1.2× the im2col time, 64 channels on 192 tiles 0.65–0.75×).
@@ -51,6 +43,14 @@ pub fn applies(
         && dilation == [1, 1, 1]
         && c_in.min(c_out) >= MIN_CHANNELS
         && frames * height.div_ceil(TILE) * width.div_ceil(TILE) >= MIN_TILES
+}
+
+/// The error bound the tests hold the Winograd conv to, relative to the largest output
+/// magnitude: 4ε·√(9·C_in), a rounding error that grows like a sum of 9·C_in terms (measured on
+/// random data: 14–39 ε at 32–33 input channels, 55 ε at 128; a direct f32 sum stays within a
+/// few ε). For scale, the released models run in bf16, whose ε is 65 536 times f32's.
+pub fn tolerance(c_in: usize) -> f32 {
+    4.0 * f32::EPSILON * ((9 * c_in) as f32).sqrt()
 }
 
 /// The forward kernel of weight [C_out, C_in, 1, 3, 3] (PyTorch's layout).

@@ -100,14 +100,14 @@ impl Grid {
         });
     }
 
-    /// Image and interior row (0-based) of padded row `r` of [`for_each_interior_row`], for
+    /// Image and interior row (0-based) of padded row `r` of [`for_each_interior_row`](Self::for_each_interior_row), for
     /// images of height `h`.
     #[inline]
     pub fn image_row(h: usize, r: usize) -> (usize, usize) {
         (r / (h + 2), r % (h + 2) - 1)
     }
 
-    /// The interior pixels of padded row `r` (as [`for_each_interior_row`] numbers them).
+    /// The interior pixels of padded row `r` (as [`for_each_interior_row`](Self::for_each_interior_row) numbers them).
     #[inline]
     pub fn interior_row(&self, r: usize) -> &[f32] {
         let start = (self.guard() + r * self.stride() + 1) * self.c;

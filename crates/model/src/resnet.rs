@@ -18,7 +18,7 @@ pub fn conv2d(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
         .init(device)
 }
 
-/// Keys: norm1, conv1, norm2, conv2, [nin_shortcut].
+/// Keys: norm1, conv1, norm2, conv2 and, where the channels change, nin_shortcut.
 #[derive(Module, Debug)]
 pub struct ResnetBlock2d {
     pub norm1: GroupNorm,

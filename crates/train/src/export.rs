@@ -155,7 +155,7 @@ pub fn latent_stats(model: &Tokenizer, batches: &[Batch], device: &Device) -> Re
     })
 }
 
-/// Writes `latent_stats.json` and `latent_stats.safetensors` (`mean`, `std`, f32 [C]).
+/// Writes `latent_stats.json` and `latent_stats.safetensors` (`mean`, `std`, f32 `[C]`).
 pub fn write_latent_stats(stats: &LatentStats, out_dir: &Path) -> Result<()> {
     write_atomic(
         &out_dir.join("latent_stats.json"),
