@@ -10,6 +10,13 @@
 /// worker, and with one thread (`RAYON_NUM_THREADS=1`) they run without any switch. Measured on
 /// the channels-32 benchmark with one thread (BENCHMARKS.md): encode 15–25 % and a training
 /// step 20 % faster. Inside the pool already, `f` runs directly.
+///
+/// Run one such flow per process: `cosmotok` runs its whole command this way. Two flows
+/// started on the pool from different threads can deadlock when they take the same lock (burn's
+/// autodiff graph state, the trainer's RNG lock): a pool thread that holds the lock and waits
+/// for its parallel op may pick up the other flow, which then waits for that lock on the same
+/// thread. Library code that trains several models at once (the tests) calls it outside the
+/// pool, where the lock holders are never pool threads.
 pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return f();

@@ -212,12 +212,12 @@ fn main() -> Result<()> {
 
     let mut losses = Vec::new();
     for _ in 0..a.warmup {
-        losses.push(trainer.step()?.loss);
+        losses.push(in_pool(|| trainer.step())?.loss);
     }
     let mut times = Vec::new();
     for _ in 0..a.steps {
         let t = Instant::now();
-        let s = trainer.step()?;
+        let s = in_pool(|| trainer.step())?;
         times.push(t.elapsed().as_secs_f64());
         losses.push(s.loss);
     }

@@ -384,12 +384,10 @@ impl Trainer {
 
     /// One optimizer step (with `grad_accum` micro-batches): generator update, then — in the
     /// adversarial stage — a discriminator update on the last micro-batch.
+    ///
+    /// For speed on Flex, call it on a thread of rayon's pool (`cosmotok_model::pool::in_pool`),
+    /// as `cosmotok` runs its commands — but not from several threads at once (see `in_pool`).
     pub fn step(&mut self) -> Result<StepStats> {
-        // On the rayon pool's own threads: no thread switch per parallel op (see `in_pool`).
-        cosmotok_model::pool::in_pool(|| self.step_on_pool())
-    }
-
-    fn step_on_pool(&mut self) -> Result<StepStats> {
         // Every random draw of the step (VAE sampling) comes from the seeded backend RNG.
         let _rng = rng_lock();
         let step = self.state.step;
