@@ -354,27 +354,22 @@ pub fn forward(
     options: &ConvOptions<3>,
 ) -> FlexTensor {
     let w_shape = weight.layout().shape().to_vec();
-    let geometry = Geometry::new(&x, &w_shape, options).filter(|_| bias.dtype() == DType::F32);
-    if let Some(g) = geometry.filter(Geometry::is_winograd) {
-        let (x, weight, bias) = (
-            x.to_contiguous(),
-            weight.to_contiguous(),
-            bias.to_contiguous(),
-        );
-        let kernel = flex_winograd::forward_kernel(weight.storage(), g.c_in, g.c_out);
-        let out = flex_winograd::conv(x.storage(), g.input_shape(), &kernel, Some(bias.storage()));
-        return f32_tensor(out, &g.output_shape());
-    }
-    let geometry = geometry.filter(Geometry::is_burns_generic_path);
+    let geometry = Geometry::new(&x, &w_shape, options)
+        .filter(|g| bias.dtype() == DType::F32 && (g.is_winograd() || g.is_burns_generic_path()));
     let Some(mut g) = geometry else {
         return Flex::conv3d(x, weight, Some(bias), options.clone());
     };
-    g.split_finer();
     let (x, weight, bias) = (
         x.to_contiguous(),
         weight.to_contiguous(),
         bias.to_contiguous(),
     );
+    if g.is_winograd() {
+        let kernel = flex_winograd::forward_kernel(weight.storage(), g.c_in, g.c_out);
+        let out = flex_winograd::conv(x.storage(), g.input_shape(), &kernel, Some(bias.storage()));
+        return f32_tensor(out, &g.output_shape());
+    }
+    g.split_finer();
     let out = conv(x.storage(), weight.storage(), Some(bias.storage()), &g);
     f32_tensor(out, &g.output_shape())
 }
