@@ -10,7 +10,7 @@
 //! threads, layers with fewer than four tiles per thread are split into finer tiles.
 //!
 //! Spatial 1×3×3 convs (stride 1, padding 1) with at least [`flex_winograd::MIN_CHANNELS`]
-//! channels and [`flex_winograd::MIN_TILES`] output tiles run as Winograd F(4×4, 3×3) instead
+//! channels and enough output tiles ([`flex_winograd::applies`]) run as Winograd F(4×4, 3×3) instead
 //! ([`flex_winograd`]), forward and input gradient: 4× fewer multiplications, at a rounding
 //! error of a few tens of ε.
 //!
@@ -35,6 +35,7 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use crate::flex_host::{SharedMut, f32_tensor};
+use crate::flex_temporal::{self, Temporal};
 use crate::flex_winograd;
 
 /// Output positions per im2col tile (burn-flex's `TILE_SIZE`; the forward must match it to
@@ -165,6 +166,25 @@ impl Geometry {
             (self.c_in, self.c_out),
             [self.batch * self.input[0], self.input[1], self.input[2]],
         )
+    }
+
+    /// A kt×1×1 conv with stride 1 and no padding, which [`flex_temporal`] runs (`None`
+    /// otherwise).
+    fn temporal(&self) -> Option<Temporal> {
+        let ones = [1, 1, 1];
+        (self.kernel[1] == 1
+            && self.kernel[2] == 1
+            && self.stride == ones
+            && self.dilation == ones
+            && self.padding == [0, 0, 0])
+        .then_some(Temporal {
+            batch: self.batch,
+            c_in: self.c_in,
+            c_out: self.c_out,
+            frames: self.input[0],
+            plane: self.input[1] * self.input[2],
+            kt: self.kernel[0],
+        })
     }
 
     /// burn-flex's generic conv3d path applies (not its 1×1, depthwise, small-channel or
@@ -369,6 +389,10 @@ pub fn forward(
         let out = flex_winograd::conv(x.storage(), g.input_shape(), &kernel, Some(bias.storage()));
         return f32_tensor(out, &g.output_shape());
     }
+    if let Some(t) = g.temporal() {
+        let out = flex_temporal::forward(x.storage(), weight.storage(), Some(bias.storage()), &t);
+        return f32_tensor(out, &g.output_shape());
+    }
     g.split_finer();
     let out = conv(x.storage(), weight.storage(), Some(bias.storage()), &g);
     f32_tensor(out, &g.output_shape())
@@ -473,6 +497,26 @@ pub fn input_grad(
     if (0..3).any(|i| pad[i] + 1 > kernel[i]) {
         return None;
     }
+    let gs = grad.layout().shape();
+    if kernel[1] == 1 && kernel[2] == 1 && pad == [0, 0, 0] && grad.dtype() == DType::F32 {
+        let t = Temporal {
+            batch: x_shape[0],
+            c_in: x_shape[1],
+            c_out: w_shape[0],
+            frames: x_shape[2],
+            plane: x_shape[3] * x_shape[4],
+            kt: kernel[0],
+        };
+        if w_shape[1] != t.c_in
+            || t.frames < t.kt
+            || gs[..] != [t.batch, t.c_out, t.out_frames(), x_shape[3], x_shape[4]]
+        {
+            return None;
+        }
+        let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
+        let dx = flex_temporal::input_grad(grad.storage(), weight.storage(), &t);
+        return Some(f32_tensor(dx, x_shape));
+    }
     let full: [usize; 3] = std::array::from_fn(|i| kernel[i] - 1 - pad[i]);
     let flipped_shape = [w_shape[1], w_shape[0], kernel[0], kernel[1], kernel[2]];
     let transposed = ConvOptions::new([1, 1, 1], full, [1, 1, 1], 1);
@@ -529,6 +573,10 @@ pub fn weight_grad(
     }
     let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
     let x_nhwc = channels_last(x.storage(), &g);
+    if let Some(t) = g.temporal() {
+        let dw = flex_temporal::weight_grad(&x_nhwc, grad.storage(), &t);
+        return Some(f32_tensor(dw, w_shape));
+    }
     let dy: &[f32] = grad.storage();
     let (col_len, c_out, positions) = (g.col_len(), g.c_out, g.out_positions());
     let weights = c_out * col_len;
@@ -695,6 +743,14 @@ mod tests {
                     err_one <= tol,
                     "case {i}: Winograd err {err_one} (scale {scale})"
                 );
+            } else if g.temporal().is_some() {
+                // flex_temporal: one GEMM per tap, then the taps added.
+                for e in [err, err_one] {
+                    assert!(
+                        e <= 4.0 * f32::EPSILON * scale,
+                        "case {i}: temporal err {e} (scale {scale})"
+                    );
+                }
             } else {
                 assert_eq!(err_one, 0.0, "case {i}: one-thread forward must be burn's");
                 assert!(

@@ -7,7 +7,8 @@
 //! output transform writes [N, C_out, T, H, W] directly, with the bias added. The forward pass
 //! and, with the kernel flipped and its channel axes swapped, the input gradient run here;
 //! [`crate::flex_conv`] keeps everything else, and the convs narrower than [`MIN_CHANNELS`] or
-//! smaller than [`MIN_TILES`], where the transforms cost more than the multiplications they save.
+//! smaller than [`MIN_TILES`] or [`MIN_WORK`], where the transforms cost more than the
+//! multiplications they save.
 //!
 //! Accuracy: F(4×4, 3×3) rounds differently from a direct sum (its transforms scale values by
 //! up to 8 and back): a few tens of f32 ε of the output's magnitude instead of a few ε
@@ -21,14 +22,18 @@ pub const TILE: usize = 4;
 /// Both channel counts must be at least this for the Winograd path (below it the transforms,
 /// which are per channel, cost more than the GEMMs they shrink).
 pub const MIN_CHANNELS: usize = 32;
-/// And at least this many output tiles (N·T·⌈H/4⌉·⌈W/4⌉): on fewer, the per-conv kernel
-/// transform and the small GEMMs cost more than they save (measured, one and two threads:
-/// 128 channels on 32 tiles 1.1–1.2× the im2col time, 64 channels on 192 tiles 0.65–0.75×).
-pub const MIN_TILES: usize = 128;
+/// And at least this many output tiles (N·T·⌈H/4⌉·⌈W/4⌉)…
+pub const MIN_TILES: usize = 16;
+/// …and at least this much work, tiles · C_in · C_out: below it the per-conv kernel transform
+/// and the small GEMMs cost more than they save. Measured against the im2col kernel (one and
+/// two threads): 128 → 128 channels on 16 or 32 tiles 0.47–0.70× its time, on 8 tiles
+/// 0.9–1.4×; 64 → 128 on 32 tiles 0.74–0.78×, 64 → 64 on 32 tiles 0.89–0.97×; 32 → 32 on 48
+/// tiles 0.9–1.07×, on 8 tiles 1.2–1.3×.
+pub const MIN_WORK: usize = 1 << 17;
 
 /// Whether a conv of this shape runs here: kernel 1×3×3, stride 1, padding (0, 1, 1), no
-/// dilation, at least [`MIN_CHANNELS`] input and output channels and [`MIN_TILES`] tiles
-/// (`frames` = N·T images of `height`×`width`).
+/// dilation, at least [`MIN_CHANNELS`] input and output channels, [`MIN_TILES`] tiles and
+/// [`MIN_WORK`] (`frames` = N·T images of `height`×`width`).
 pub fn applies(
     kernel: [usize; 3],
     stride: [usize; 3],
@@ -42,7 +47,10 @@ pub fn applies(
         && padding == [0, 1, 1]
         && dilation == [1, 1, 1]
         && c_in.min(c_out) >= MIN_CHANNELS
-        && frames * height.div_ceil(TILE) * width.div_ceil(TILE) >= MIN_TILES
+        && {
+            let tiles = frames * height.div_ceil(TILE) * width.div_ceil(TILE);
+            tiles >= MIN_TILES && tiles * c_in * c_out >= MIN_WORK
+        }
 }
 
 /// The error bound the tests hold the Winograd conv to, relative to the largest output
@@ -56,16 +64,29 @@ pub fn tolerance(c_in: usize) -> f32 {
 /// The forward kernel of weight [C_out, C_in, 1, 3, 3] (PyTorch's layout).
 pub fn forward_kernel(weight: &[f32], c_in: usize, c_out: usize) -> Winograd {
     assert_eq!(weight.len(), c_out * c_in * 9, "1×3×3 conv weight size");
-    Winograd::new(TILE, c_in, c_out, |co, ci, ky, kx| {
-        weight[((co * c_in + ci) * 3 + ky) * 3 + kx]
+    Winograd::from_tap_rows(TILE, c_in, c_out, |ci, g| {
+        // Kernel (co, ci) is weight[co][ci][..9].
+        for (co, kernels) in weight.chunks_exact(c_in * 9).enumerate() {
+            for (t, &v) in kernels[ci * 9..][..9].iter().enumerate() {
+                g[t * c_out + co] = v;
+            }
+        }
     })
 }
 
 /// The input-gradient kernel of the same weight: flipped, C_out → C_in.
 pub fn input_grad_kernel(weight: &[f32], c_in: usize, c_out: usize) -> Winograd {
     assert_eq!(weight.len(), c_out * c_in * 9, "1×3×3 conv weight size");
-    Winograd::new(TILE, c_out, c_in, |ci, co, ky, kx| {
-        weight[((co * c_in + ci) * 3 + 2 - ky) * 3 + 2 - kx]
+    // Its input channel `co` reads weight[co][..][..9] (one contiguous block), flipped.
+    Winograd::from_tap_rows(TILE, c_out, c_in, |co, g| {
+        for (ci, taps) in weight[co * c_in * 9..][..c_in * 9]
+            .chunks_exact(9)
+            .enumerate()
+        {
+            for (t, &v) in taps.iter().rev().enumerate() {
+                g[t * c_in + ci] = v;
+            }
+        }
     })
 }
 

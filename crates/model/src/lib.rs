@@ -18,6 +18,7 @@ pub mod flex_conv;
 pub mod flex_haar;
 mod flex_host;
 pub mod flex_norm;
+pub mod flex_temporal;
 pub mod flex_winograd;
 pub mod fsq;
 pub mod grid;

@@ -13,6 +13,7 @@
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+use crate::flex_host::SharedMut;
 use crate::grid::Grid;
 
 /// Floats of transformed inputs + products per chunk (≈ 1 MiB, an L2 cache).
@@ -28,6 +29,15 @@ trait Tile<const M: usize, const A: usize> {
     fn input_1d(d: [f32; A]) -> [f32; A];
     /// Aᵀ m.
     fn output_1d(m: [f32; A]) -> [f32; M];
+
+    /// G g, summed in f64.
+    #[inline(always)]
+    fn kernel_1d(g: [f32; 3]) -> [f32; A] {
+        std::array::from_fn(|i| {
+            let r = Self::G[i];
+            (r[0] * g[0] as f64 + r[1] * g[1] as f64 + r[2] * g[2] as f64) as f32
+        })
+    }
 }
 
 struct F2;
@@ -167,28 +177,57 @@ impl Winograd {
         c_out: usize,
         k: impl Fn(usize, usize, usize, usize) -> f32 + Sync,
     ) -> Self {
+        Self::from_tap_rows(m, c_in, c_out, |ci, g| {
+            for co in 0..c_out {
+                for t in 0..9 {
+                    g[t * c_out + co] = k(co, ci, t / 3, t % 3);
+                }
+            }
+        })
+    }
+
+    /// [`new`](Self::new) with the kernel given per input channel: `rows(ci, g)` fills
+    /// `g[(ky·3 + kx)·c_out + co]` with tap (ky, kx) of output channel co.
+    pub fn from_tap_rows(
+        m: usize,
+        c_in: usize,
+        c_out: usize,
+        rows: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Self {
         if m != 2 && m != 4 {
             panic!("Winograd F({m}, 3) is not implemented (2 or 4)");
         }
         let (a, pairs) = (m + 2, c_in * c_out);
-        // The nine kernel taps as planes [ky·3 + kx][ci][co].
-        let mut taps = vec![0.0f64; 9 * pairs];
-        taps.par_chunks_exact_mut(pairs)
-            .enumerate()
-            .for_each(|(t, plane)| {
-                for (ci, row) in plane.chunks_exact_mut(c_out).enumerate() {
-                    for (co, v) in row.iter_mut().enumerate() {
-                        *v = k(co, ci, t / 3, t % 3) as f64;
+        let mut u = vec![0.0f32; a * a * pairs];
+        let dst = SharedMut(u.as_mut_ptr());
+        // One task per input channel: its nine tap rows g[ky·3 + kx][co], transformed into
+        // α² rows of C_out, which go to u[ξ][ci][..].
+        (0..c_in).into_par_iter().for_each_init(
+            || {
+                (
+                    vec![0.0f32; 9 * c_out],
+                    vec![0.0f32; 3 * a * c_out],
+                    vec![0.0f32; a * a * c_out],
+                )
+            },
+            |(g, gk, out), ci| {
+                rows(ci, g);
+                match m {
+                    2 => simd::kernel_transform::<2, 4, F2>(g, gk, out, c_out),
+                    _ => simd::kernel_transform::<4, 6, F4>(g, gk, out, c_out),
+                }
+                for (xi, row) in out.chunks_exact(c_out).enumerate() {
+                    // SAFETY: u[ξ][ci][..] is inside u and written by this task (ci) only.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            row.as_ptr(),
+                            dst.at((xi * c_in + ci) * c_out),
+                            c_out,
+                        );
                     }
                 }
-            });
-        let mut u = vec![0.0f32; a * a * pairs];
-        u.par_chunks_mut(pairs)
-            .enumerate()
-            .for_each(|(xi, plane)| match m {
-                2 => simd::kernel_transform::<2, 4, F2>(&taps, xi, plane),
-                _ => simd::kernel_transform::<4, 6, F4>(&taps, xi, plane),
-            });
+            },
+        );
         Self { m, c_in, c_out, u }
     }
 
@@ -295,28 +334,34 @@ enum Sink<'a> {
     Ncdhw(OutPtr, usize, Option<&'a [f32]>),
 }
 
-/// `u_ξ = (G g Gᵀ)[i][j] = Σ_{y,x} G[i][y] G[j][x] g[y][x]` for every channel pair, ξ = α·i + j:
-/// a combination of the nine tap planes (`taps`, [9][pairs]; zero coefficients skipped),
-/// summed in f64.
+/// `u = G g Gᵀ` of the 3×3 kernels of one input channel and all `c` output channels:
+/// `g` [ky·3 + kx][c] → `rows` [ξ = α·i + j][c], by the 1-D transform `G·` down the kernel
+/// columns into `gk` ([α][3][c]), then along its rows. Each 1-D step sums in f64, rounded to
+/// f32 once per step.
 #[inline(always)]
 fn kernel_transform<const M: usize, const A: usize, T: Tile<M, A>>(
-    taps: &[f64],
-    xi: usize,
-    u: &mut [f32],
+    g: &[f32],
+    gk: &mut [f32],
+    rows: &mut [f32],
+    c: usize,
 ) {
-    let pairs = u.len();
-    let (gi, gj) = (T::G[xi / A], T::G[xi % A]);
-    let mut acc = vec![0.0f64; pairs];
-    for (t, plane) in taps.chunks_exact(pairs).enumerate() {
-        let coef = gi[t / 3] * gj[t % 3];
-        if coef != 0.0 {
-            for (s, v) in acc.iter_mut().zip(plane) {
-                *s += coef * v;
-            }
-        }
+    // gk[i][kx] = Σ_ky G[i][ky] g[ky][kx]: per kernel column kx, rows ky at stride 3c.
+    for kx in 0..3 {
+        apply(
+            (&g[kx * c..], 3 * c),
+            (&mut gk[kx * c..], 3 * c),
+            c,
+            T::kernel_1d,
+        );
     }
-    for (d, s) in u.iter_mut().zip(&acc) {
-        *d = *s as f32;
+    // rows[i][j] = Σ_kx gk[i][kx] G[j][kx].
+    for i in 0..A {
+        apply(
+            (&gk[3 * i * c..], c),
+            (&mut rows[A * i * c..], c),
+            c,
+            T::kernel_1d,
+        );
     }
 }
 
@@ -469,7 +514,7 @@ mod simd {
         };
     }
 
-    dispatch!(kernel_transform(taps: &[f64], xi: usize, u: &mut [f32]));
+    dispatch!(kernel_transform(g: &[f32], gk: &mut [f32], rows: &mut [f32], c: usize));
     dispatch!(input_transform(x: &Grid, first: usize, count: usize, chunk: usize, v: &mut [f32]));
     dispatch!(output_transform(
         prod: &[f32],
