@@ -30,6 +30,9 @@ trait Tile<const M: usize, const A: usize> {
     /// Aᵀ m.
     fn output_1d(m: [f32; A]) -> [f32; M];
 
+    /// A z: the output gradient's 1-D transform (the transpose of [`output_1d`](Self::output_1d)).
+    fn grad_1d(z: [f32; M]) -> [f32; A];
+
     /// G g, summed in f64.
     #[inline(always)]
     fn kernel_1d(g: [f32; 3]) -> [f32; A] {
@@ -37,6 +40,19 @@ trait Tile<const M: usize, const A: usize> {
             let r = Self::G[i];
             (r[0] * g[0] as f64 + r[1] * g[1] as f64 + r[2] * g[2] as f64) as f32
         })
+    }
+
+    /// Gᵀ m, summed in f64: the kernel gradient's 1-D transform back from the α points.
+    #[inline(always)]
+    fn kernel_grad_1d(m: [f32; A]) -> [f32; 3] {
+        // Plain loops (an iterator sum here is not inlined into the lane loop of `apply`).
+        let mut sum = [0.0f64; 3];
+        for (row, &v) in Self::G.iter().zip(&m) {
+            for k in 0..3 {
+                sum[k] += row[k] * v as f64;
+            }
+        }
+        sum.map(|s| s as f32)
     }
 }
 
@@ -59,6 +75,11 @@ impl Tile<2, 4> for F2 {
     #[inline(always)]
     fn output_1d([m0, m1, m2, m3]: [f32; 4]) -> [f32; 2] {
         [m0 + m1 + m2, m1 - m2 - m3]
+    }
+
+    #[inline(always)]
+    fn grad_1d([z0, z1]: [f32; 2]) -> [f32; 4] {
+        [z0, z0 + z1, z0 - z1, -z1]
     }
 }
 
@@ -95,6 +116,13 @@ impl Tile<4, 6> for F4 {
         let (p, q) = (m1 + m2, m3 + m4);
         let (r, s) = (m1 - m2, m3 - m4);
         [m0 + p + q, r + 2.0 * s, p + 4.0 * q, r + 8.0 * s + m5]
+    }
+
+    #[inline(always)]
+    fn grad_1d([z0, z1, z2, z3]: [f32; 4]) -> [f32; 6] {
+        let (e, o) = (z0 + 4.0 * z2, z1 + 4.0 * z3);
+        let (e1, o1) = (z0 + z2, z1 + z3);
+        [z0, e1 + o1, e1 - o1, e + 2.0 * o, e - 2.0 * o, z3]
     }
 }
 
@@ -283,7 +311,7 @@ impl Winograd {
             |(v, prod), c| {
                 let first = c * chunk;
                 let count = chunk.min(tiles - first);
-                simd::input_transform::<M, A, T>(x, first, count, chunk, v);
+                simd::input_transform::<M, A, T>(x, first, count, Planes::by_point(chunk, ci), v);
                 for xi in 0..A * A {
                     // SAFETY: v holds [α²][chunk][ci], prod [α²][chunk][co], u [α²][ci][co].
                     unsafe {
@@ -314,6 +342,115 @@ impl Winograd {
             },
         );
     }
+}
+
+/// Floats of transformed tiles per weight-gradient chunk (4 MiB, about an L3 slice; measured
+/// faster than 1 or 16 MiB on large layers): bounds the transient memory too. The tokenizer's
+/// small layers are one chunk.
+const GRAD_CHUNK_FLOATS: usize = 1 << 20;
+/// Tiles per transform task of the weight gradient.
+const GRAD_TASK_TILES: usize = 8;
+/// Channel pairs per task of the weight gradient's back-transform.
+const PAIR_BLOCK: usize = 4096;
+
+/// dL/dk of the 3×3 convolution (padding 1) of `x` for the output gradient `dy` (a grid of the
+/// output's images): `[c_out][c_in][3][3]`, PyTorch's weight layout.
+///
+/// The transpose of the forward algorithm: with `z` an m×m block of dy and `d` the α×α input
+/// block under it, a tile adds `Gᵀ [(A z Aᵀ) ⊙ (Bᵀ d B)] G` to the 3×3 kernel gradient of each
+/// channel pair (α² multiplications instead of 9·m²). The sum over tiles is α² GEMMs
+/// `Zᵀ_ξ · V_ξ`, one task per ξ over fixed chunks of tiles, so the result does not depend on
+/// the number of threads.
+pub fn weight_grad(m: usize, x: &Grid, dy: &Grid) -> Vec<f32> {
+    assert!(
+        x.n == dy.n && x.h == dy.h && x.w == dy.w,
+        "Winograd weight gradient: input {}×{}×{} and output gradient {}×{}×{} images differ",
+        x.n,
+        x.h,
+        x.w,
+        dy.n,
+        dy.h,
+        dy.w
+    );
+    match m {
+        2 => weight_grad_tiles::<2, 4, F2>(x, dy),
+        4 => weight_grad_tiles::<4, 6, F4>(x, dy),
+        other => panic!("Winograd F({other}, 3) is not implemented (2 or 4)"),
+    }
+}
+
+fn weight_grad_tiles<const M: usize, const A: usize, T: Tile<M, A>>(
+    x: &Grid,
+    dy: &Grid,
+) -> Vec<f32> {
+    let (ci, co) = (x.c, dy.c);
+    let (points, pairs) = (A * A, ci * co);
+    let tiles = x.n * x.h.div_ceil(M) * x.w.div_ceil(M);
+    let chunk = (GRAD_CHUNK_FLOATS / (points * (ci + co)))
+        .max(GRAD_TASK_TILES)
+        .min(tiles);
+    // Tile by tile: [tile][ξ][c].
+    let (v_planes, z_planes) = (Planes::by_tile(points, ci), Planes::by_tile(points, co));
+    let mut v = vec![0.0f32; chunk * points * ci];
+    let mut z = vec![0.0f32; chunk * points * co];
+    // Σ_tiles Zᵀ_ξ V_ξ: [ξ][c_out][c_in].
+    let mut acc = vec![0.0f32; points * pairs];
+    for first in (0..tiles).step_by(chunk) {
+        let count = chunk.min(tiles - first);
+        v[..count * points * ci]
+            .par_chunks_mut(GRAD_TASK_TILES * points * ci)
+            .zip(z[..count * points * co].par_chunks_mut(GRAD_TASK_TILES * points * co))
+            .enumerate()
+            .for_each(|(task, (v, z))| {
+                let (start, n) = (first + task * GRAD_TASK_TILES, v.len() / (points * ci));
+                simd::input_transform::<M, A, T>(x, start, n, v_planes, v);
+                simd::grad_transform::<M, A, T>(dy, start, n, z_planes, z);
+            });
+        acc.par_chunks_mut(pairs).enumerate().for_each(|(xi, acc)| {
+            // SAFETY: acc_ξ is [c_out][c_in]; Zᵀ_ξ is [c_out, count] with column stride α²·c_out
+            // (one tile per column) and V_ξ [count, c_in] with row stride α²·c_in, both inside
+            // the first `count` tiles of z and v.
+            unsafe {
+                gemm(
+                    co,
+                    ci,
+                    count,
+                    acc.as_mut_ptr(),
+                    1,
+                    ci as isize,
+                    true,
+                    z.as_ptr().add(xi * co),
+                    (points * co) as isize,
+                    1,
+                    v.as_ptr().add(xi * ci),
+                    1,
+                    (points * ci) as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        });
+    }
+    // Back to the nine taps, pair block by pair block: [pair][ky·3 + kx].
+    let mut dk = vec![0.0f32; pairs * 9];
+    dk.par_chunks_mut(PAIR_BLOCK * 9)
+        .enumerate()
+        .for_each(|(b, dst)| {
+            let (p0, len) = (b * PAIR_BLOCK, dst.len() / 9);
+            let mut t = vec![0.0f32; A * 3 * len];
+            let mut out = vec![0.0f32; 9 * len];
+            simd::kernel_grad_transform::<M, A, T>(&acc[p0..], pairs, &mut t, &mut out, len);
+            for (p, taps) in dst.chunks_exact_mut(9).enumerate() {
+                for (tap, d) in taps.iter_mut().enumerate() {
+                    *d = out[tap * len + p];
+                }
+            }
+        });
+    dk
 }
 
 /// The output's image geometry: `n` images of `h`×`w` pixels, `c` channels.
@@ -365,14 +502,39 @@ fn kernel_transform<const M: usize, const A: usize, T: Tile<M, A>>(
     }
 }
 
-/// Bᵀ d B of `count` tiles from tile `first` into `v` ([α²][chunk][C_in]): per tile, α column
-/// passes and α row passes over whole channel vectors (NHWC).
+/// Where transformed tiles go: point ξ of the `tl`-th tile at `ξ·xi + tl·tile` floats.
+#[derive(Clone, Copy)]
+struct Planes {
+    xi: usize,
+    tile: usize,
+}
+
+impl Planes {
+    /// [α²][chunk][c]: a plane per point (the forward pass's GEMM operands).
+    fn by_point(chunk: usize, c: usize) -> Self {
+        Self {
+            xi: chunk * c,
+            tile: c,
+        }
+    }
+
+    /// [tile][α²][c]: a block per tile (written by disjoint tasks).
+    fn by_tile(points: usize, c: usize) -> Self {
+        Self {
+            xi: c,
+            tile: points * c,
+        }
+    }
+}
+
+/// Bᵀ d B of `count` tiles from tile `first` into `v` (laid out as `planes` says): per tile, α
+/// column passes and α row passes over whole channel vectors (NHWC).
 #[inline(always)]
 fn input_transform<const M: usize, const A: usize, T: Tile<M, A>>(
     x: &Grid,
     first: usize,
     count: usize,
-    chunk: usize,
+    planes: Planes,
     v: &mut [f32],
 ) {
     let (h, w, c) = (x.h, x.w, x.c);
@@ -407,11 +569,87 @@ fn input_transform<const M: usize, const A: usize, T: Tile<M, A>>(
         for i in 0..A {
             apply(
                 (&r[A * i * c..], c),
-                (&mut v[(A * i * chunk + tl) * c..], chunk * c),
+                (&mut v[A * i * planes.xi + tl * planes.tile..], planes.xi),
                 c,
                 T::input_1d,
             );
         }
+    }
+}
+
+/// A z Aᵀ of the M×M output-gradient blocks of `count` tiles from tile `first` (zeros beyond
+/// the image) into `z` (laid out as `planes` says): the transpose of [`output_transform`].
+#[inline(always)]
+fn grad_transform<const M: usize, const A: usize, T: Tile<M, A>>(
+    dy: &Grid,
+    first: usize,
+    count: usize,
+    planes: Planes,
+    z: &mut [f32],
+) {
+    let (h, w, c) = (dy.h, dy.w, dy.c);
+    let (th, tw) = (h.div_ceil(M), w.div_ceil(M));
+    let row_stride = (w + 2) * c;
+    let mut patch = vec![0.0f32; M * M * c];
+    let mut r = vec![0.0f32; A * M * c];
+    for tl in 0..count {
+        let tile = first + tl;
+        let (img, ty, tx) = (tile / (th * tw), (tile / tw) % th, tile % tw);
+        let (oy, ox) = (M * ty, M * tx);
+        let (src, stride): (&[f32], usize) = if oy + M <= h && ox + M <= w {
+            (&dy.data[dy.at(img, oy, ox) * c..], row_stride)
+        } else {
+            for i in 0..M {
+                for j in 0..M {
+                    let d = &mut patch[(M * i + j) * c..][..c];
+                    if oy + i >= h || ox + j >= w {
+                        d.fill(0.0);
+                    } else {
+                        d.copy_from_slice(&dy.data[dy.at(img, oy + i, ox + j) * c..][..c]);
+                    }
+                }
+            }
+            (&patch[..], M * c)
+        };
+        // r = A z over whole rows of M pixels (α×M), then each row times Aᵀ.
+        apply((src, stride), (&mut r, M * c), M * c, T::grad_1d);
+        for i in 0..A {
+            apply(
+                (&r[M * i * c..], c),
+                (&mut z[A * i * planes.xi + tl * planes.tile..], planes.xi),
+                c,
+                T::grad_1d,
+            );
+        }
+    }
+}
+
+/// Gᵀ m G of `len` channel pairs: `m` [ξ][pairs] (planes `stride` apart) → `out`
+/// [ky·3 + kx][len], through `t` ([α][3][len]).
+#[inline(always)]
+fn kernel_grad_transform<const M: usize, const A: usize, T: Tile<M, A>>(
+    m: &[f32],
+    stride: usize,
+    t: &mut [f32],
+    out: &mut [f32],
+    len: usize,
+) {
+    // t[i][kx] = Σ_j m[i][j] G[j][kx]; out[ky][kx] = Σ_i G[i][ky] t[i][kx].
+    for i in 0..A {
+        apply(
+            (&m[A * i * stride..], stride),
+            (&mut t[3 * i * len..], len),
+            len,
+            T::kernel_grad_1d,
+        );
+    }
+    for kx in 0..3 {
+        apply(
+            (&t[kx * len..], 3 * len),
+            (&mut out[kx * len..], 3 * len),
+            len,
+            T::kernel_grad_1d,
+        );
     }
 }
 
@@ -483,7 +721,7 @@ fn output_transform<const M: usize, const A: usize, T: Tile<M, A>>(
 /// The transforms compiled for AVX-512 or AVX2 + FMA, chosen at run time (the crate itself is
 /// built for baseline x86-64, whose 4-wide SSE vectors would leave them 2–4× slower).
 mod simd {
-    use super::{Geometry, Grid, Sink, Tile};
+    use super::{Geometry, Grid, Planes, Sink, Tile};
 
     macro_rules! dispatch {
         ($name:ident ( $($arg:ident : $ty:ty),* )) => {
@@ -515,7 +753,27 @@ mod simd {
     }
 
     dispatch!(kernel_transform(g: &[f32], gk: &mut [f32], rows: &mut [f32], c: usize));
-    dispatch!(input_transform(x: &Grid, first: usize, count: usize, chunk: usize, v: &mut [f32]));
+    dispatch!(input_transform(
+        x: &Grid,
+        first: usize,
+        count: usize,
+        planes: Planes,
+        v: &mut [f32]
+    ));
+    dispatch!(grad_transform(
+        dy: &Grid,
+        first: usize,
+        count: usize,
+        planes: Planes,
+        z: &mut [f32]
+    ));
+    dispatch!(kernel_grad_transform(
+        m: &[f32],
+        stride: usize,
+        t: &mut [f32],
+        out: &mut [f32],
+        len: usize
+    ));
     dispatch!(output_transform(
         prod: &[f32],
         first: usize,
