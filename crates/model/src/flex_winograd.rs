@@ -122,18 +122,29 @@ pub fn weight_grad(x: &[f32], dy: &[f32], [n, c, t, h, w]: [usize; 5], c_out: us
 /// x [N, C, T, H, W] → the grid of its N·T frames (image n·T + t).
 fn to_grid(x: &[f32], [n, c, t, h, w]: [usize; 5]) -> Grid {
     assert_eq!(x.len(), n * c * t * h * w, "conv input size");
-    let mut grid = Grid::zeros(n * t, h, w, c);
-    grid.for_each_interior_row(|r, row| {
+    /// Channels per transposed block: one AVX-512 vector per pixel.
+    const BLOCK: usize = 16;
+    let plane = t * h * w;
+    Grid::from_rows(n * t, h, w, c, |r, row| {
         let (img, y) = Grid::image_row(h, r);
         let (b, f) = (img / t, img % t);
-        for ch in 0..c {
-            let src = &x[(((b * c + ch) * t + f) * h + y) * w..][..w];
+        // x index of (b, channel 0, f, y, 0); channel ch is `ch · plane` further.
+        let at = ((b * c * t + f) * h + y) * w;
+        let full = c / BLOCK * BLOCK;
+        for ch0 in (0..full).step_by(BLOCK) {
+            let src: [&[f32]; BLOCK] = std::array::from_fn(|k| &x[at + (ch0 + k) * plane..][..w]);
+            for (px, dst) in row.chunks_exact_mut(c).enumerate() {
+                let v: [f32; BLOCK] = std::array::from_fn(|k| src[k][px]);
+                dst[ch0..ch0 + BLOCK].copy_from_slice(&v);
+            }
+        }
+        for ch in full..c {
+            let src = &x[at + ch * plane..][..w];
             for (px, &v) in src.iter().enumerate() {
                 row[px * c + ch] = v;
             }
         }
-    });
-    grid
+    })
 }
 
 #[cfg(test)]

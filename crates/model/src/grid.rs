@@ -4,6 +4,8 @@
 
 use rayon::prelude::*;
 
+use crate::flex_host::SharedMut;
+
 /// `n` NHWC images of `h`×`w` pixels and `c` channels, stored on a grid with a one-pixel zero
 /// border ((h+2)×(w+2) pixels per image) and `w+3` zero pixels before and after all images, so
 /// that every 3×3 neighbour of every grid pixel is inside `data`.
@@ -26,6 +28,44 @@ impl Grid {
             c,
             data: vec![0.0; len],
         }
+    }
+
+    /// A grid whose interior rows `f(r, interior)` fills (r numbers the padded rows as in
+    /// [`for_each_interior_row`](Self::for_each_interior_row)), in parallel. Unlike
+    /// [`zeros`](Self::zeros) followed by a fill, each row is zeroed just before `f` writes it,
+    /// while it is in cache, instead of the whole buffer up front.
+    pub fn from_rows(
+        n: usize,
+        h: usize,
+        w: usize,
+        c: usize,
+        f: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Self {
+        let (guard, stride) = ((w + 3) * c, (w + 2) * c);
+        let len = 2 * guard + n * (h + 2) * stride;
+        let mut data: Vec<f32> = Vec::with_capacity(len);
+        let base = SharedMut(data.as_mut_ptr());
+        // SAFETY: the two guards, inside the capacity.
+        unsafe {
+            std::ptr::write_bytes(base.at(0), 0, guard);
+            std::ptr::write_bytes(base.at(len - guard), 0, guard);
+        }
+        (0..n * (h + 2)).into_par_iter().for_each(|r| {
+            // SAFETY: padded row r is `stride` floats from guard + r·stride, inside the
+            // capacity, and written by this task only; it is zeroed before the slice is made.
+            let row = unsafe {
+                let p = base.at(guard + r * stride);
+                std::ptr::write_bytes(p, 0, stride);
+                std::slice::from_raw_parts_mut(p, stride)
+            };
+            let y = r % (h + 2);
+            if y != 0 && y != h + 1 {
+                f(r, &mut row[c..stride - c]);
+            }
+        });
+        // SAFETY: the guards and every row are initialised above.
+        unsafe { data.set_len(len) };
+        Self { n, h, w, c, data }
     }
 
     /// Zero pixels before the first image (= after the last).

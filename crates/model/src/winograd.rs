@@ -278,9 +278,15 @@ impl Winograd {
         if let Some(bias) = bias {
             assert_eq!(bias.len(), self.c_out, "Winograd conv bias length");
         }
-        let mut out = vec![0.0f32; x.n * self.c_out * x.h * x.w];
+        // Every output value belongs to one tile, whose output transform writes it: the buffer
+        // is not zeroed first.
+        let len = x.n * self.c_out * x.h * x.w;
+        let mut out: Vec<f32> = Vec::with_capacity(len);
         let sink = Sink::Ncdhw(OutPtr(out.as_mut_ptr()), frames, bias);
         self.run(x, sink);
+        // SAFETY: `run` wrote all `len` values (each tile its clipped M×M pixels of every
+        // channel, the tiles covering every image).
+        unsafe { out.set_len(len) };
         out
     }
 
@@ -386,43 +392,60 @@ fn weight_grad_tiles<const M: usize, const A: usize, T: Tile<M, A>>(
     let (ci, co) = (x.c, dy.c);
     let (points, pairs) = (A * A, ci * co);
     let tiles = x.n * x.h.div_ceil(M) * x.w.div_ceil(M);
+    assert!(tiles > 0, "Winograd weight gradient of empty images");
     let chunk = (GRAD_CHUNK_FLOATS / (points * (ci + co)))
         .max(GRAD_TASK_TILES)
         .min(tiles);
     // Tile by tile: [tile][ξ][c].
     let (v_planes, z_planes) = (Planes::by_tile(points, ci), Planes::by_tile(points, co));
-    let mut v = vec![0.0f32; chunk * points * ci];
-    let mut z = vec![0.0f32; chunk * points * co];
+    // The transform buffers and the accumulator are not zeroed up front: each transform task
+    // zeroes its own block just before writing it (in cache), and the first chunk's GEMMs
+    // overwrite the accumulator.
+    let mut v: Vec<f32> = Vec::with_capacity(chunk * points * ci);
+    let mut z: Vec<f32> = Vec::with_capacity(chunk * points * co);
+    let (vp, zp) = (SharedMut(v.as_mut_ptr()), SharedMut(z.as_mut_ptr()));
     // Σ_tiles Zᵀ_ξ V_ξ: [ξ][c_out][c_in].
-    let mut acc = vec![0.0f32; points * pairs];
+    let mut acc: Vec<f32> = Vec::with_capacity(points * pairs);
+    let accp = SharedMut(acc.as_mut_ptr());
     for first in (0..tiles).step_by(chunk) {
         let count = chunk.min(tiles - first);
-        v[..count * points * ci]
-            .par_chunks_mut(GRAD_TASK_TILES * points * ci)
-            .zip(z[..count * points * co].par_chunks_mut(GRAD_TASK_TILES * points * co))
-            .enumerate()
-            .for_each(|(task, (v, z))| {
-                let (start, n) = (first + task * GRAD_TASK_TILES, v.len() / (points * ci));
-                simd::input_transform::<M, A, T>(x, start, n, v_planes, v);
-                simd::grad_transform::<M, A, T>(dy, start, n, z_planes, z);
+        (0..count.div_ceil(GRAD_TASK_TILES))
+            .into_par_iter()
+            .for_each(|task| {
+                let start = task * GRAD_TASK_TILES;
+                let n = GRAD_TASK_TILES.min(count - start);
+                // SAFETY: tiles start .. start + n of the chunk: this task's blocks of v and z,
+                // inside their capacities, zeroed before the slices are made.
+                let (v, z) = unsafe {
+                    let (pv, pz) = (vp.at(start * points * ci), zp.at(start * points * co));
+                    std::ptr::write_bytes(pv, 0, n * points * ci);
+                    std::ptr::write_bytes(pz, 0, n * points * co);
+                    (
+                        std::slice::from_raw_parts_mut(pv, n * points * ci),
+                        std::slice::from_raw_parts_mut(pz, n * points * co),
+                    )
+                };
+                simd::input_transform::<M, A, T>(x, first + start, n, v_planes, v);
+                simd::grad_transform::<M, A, T>(dy, first + start, n, z_planes, z);
             });
-        acc.par_chunks_mut(pairs).enumerate().for_each(|(xi, acc)| {
-            // SAFETY: acc_ξ is [c_out][c_in]; Zᵀ_ξ is [c_out, count] with column stride α²·c_out
-            // (one tile per column) and V_ξ [count, c_in] with row stride α²·c_in, both inside
-            // the first `count` tiles of z and v.
+        (0..points).into_par_iter().for_each(|xi| {
+            // SAFETY: acc_ξ is [c_out][c_in] inside acc's capacity, written by this task only;
+            // Zᵀ_ξ is [c_out, count] with column stride α²·c_out (one tile per column) and V_ξ
+            // [count, c_in] with row stride α²·c_in, both inside the first `count` tiles of z
+            // and v, which the tasks above wrote.
             unsafe {
                 gemm(
                     co,
                     ci,
                     count,
-                    acc.as_mut_ptr(),
+                    accp.at(xi * pairs),
                     1,
                     ci as isize,
-                    true,
-                    z.as_ptr().add(xi * co),
+                    first > 0,
+                    zp.at(xi * co),
                     (points * co) as isize,
                     1,
-                    v.as_ptr().add(xi * ci),
+                    vp.at(xi * ci),
                     1,
                     (points * ci) as isize,
                     1.0,
@@ -435,6 +458,8 @@ fn weight_grad_tiles<const M: usize, const A: usize, T: Tile<M, A>>(
             }
         });
     }
+    // SAFETY: the first chunk's GEMMs wrote every element of acc (there is at least one tile).
+    unsafe { acc.set_len(points * pairs) };
     // Back to the nine taps, pair block by pair block: [pair][ky·3 + kx].
     let mut dk = vec![0.0f32; pairs * 9];
     dk.par_chunks_mut(PAIR_BLOCK * 9)
