@@ -10,12 +10,14 @@
 //! threads, layers with fewer than four tiles per thread are split into finer tiles.
 //!
 //! Spatial 1×3×3 convs (stride 1, padding 1) with at least [`flex_winograd::MIN_CHANNELS`]
-//! channels and enough output tiles ([`flex_winograd::applies`]) run as Winograd F(4×4, 3×3) instead
-//! ([`flex_winograd`]), forward and input gradient: 4× fewer multiplications, at a rounding
-//! error of a few tens of ε.
+//! channels and enough output tiles ([`flex_winograd::applies`]) run as Winograd F(4×4, 3×3)
+//! instead ([`flex_winograd`]), forward, input and weight gradients: 4× fewer multiplications,
+//! at a rounding error of a few tens of ε. kt×1×1 convs with stride 1 and no padding (the
+//! temporal halves, 1×1×1) run as one GEMM per tap on strided views ([`flex_temporal`]) for
+//! the gradients and, with kt > 1, the forward pass.
 //!
-//! Input gradient (stride 1): the full conv of dY with the kernel flipped and its channel axes
-//! swapped, through the same tile loop.
+//! Input gradient (stride 1, other shapes): the full conv of dY with the kernel flipped and its
+//! channel axes swapped, through the same tile loop.
 //!
 //! Weight gradient: `dW[c_out, (kd, kh, kw, c_in)] = Σ_positions dY[c_out, p] · col[p, ·]`, the
 //! transpose of the forward GEMM, summed over im2col tiles (built from a channels-last copy,

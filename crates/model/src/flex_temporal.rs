@@ -11,7 +11,7 @@
 //!   "full" conv of dy, padded by kt − 1 zero frames at both ends, and multiplies those zeros:
 //!   (T' + kt − 1)/T' times the work (2× for the tokenizer's 3-frame kernels on 2 latent frames).
 //! - Weight gradient: `dW_k = Σ_n dy[n] · x[n, :, k..k+T']ᵀ`, its positions split into at most
-//!   [`GRAD_SPLITS`] fixed runs (of at least [`MIN_RUN`]) summed on their own and then in
+//!   [`GRAD_SPLITS`] fixed runs (of at least `MIN_RUN` positions) summed on their own and then in
 //!   order, so that the result does not depend on the number of threads.
 //!
 //! Each GEMM sums over C_in (or positions) per tap and the taps are then added, so results
@@ -116,8 +116,8 @@ unsafe fn matmul(
     }
 }
 
-/// y = conv(x, weight) + bias: x [N, C_in, T, H, W], weight [C_out, C_in, kt, 1, 1], bias
-/// [C_out]; y [N, C_out, T', H, W].
+/// y = conv(x, weight) + bias: x `[N, C_in, T, H, W]`, weight `[C_out, C_in, kt, 1, 1]`, bias
+/// `[C_out]`; y `[N, C_out, T', H, W]`.
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Temporal) -> Vec<f32> {
     let (c_in, c_out, kt) = (g.c_in, g.c_out, g.kt);
     let (in_len, out_len) = (g.in_len(), g.out_len());
