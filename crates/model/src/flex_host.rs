@@ -1,8 +1,8 @@
 //! What the Flex kernels ([`crate::flex_conv`], [`crate::flex_haar`], [`crate::flex_norm`],
 //! [`crate::flex_temporal`], [`crate::flex_winograd`] with [`crate::winograd`] and
 //! [`crate::grid`], [`crate::silu`]) share: the check that a tensor is an f32 tensor
-//! on Flex, a new tensor from a host buffer, and a pointer that rayon tasks writing disjoint
-//! ranges can share.
+//! on Flex, a new tensor from a host buffer, a pointer that rayon tasks writing disjoint
+//! ranges can share, and a GEMM on strided views.
 
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::prelude::*;
@@ -33,5 +33,43 @@ impl SharedMut {
     /// The pointer (a method, so that closures capture the whole `Send` wrapper).
     pub(crate) fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
+    }
+}
+
+/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, every operand a strided view `(ptr, column stride,
+/// row stride)`; `accumulate` adds to dst instead of overwriting it.
+///
+/// # Safety
+/// Each view must lie inside its buffer, and dst must not be written by anyone else meanwhile.
+pub(crate) unsafe fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: (*mut f32, usize, usize),
+    lhs: (*const f32, usize, usize),
+    rhs: (*const f32, usize, usize),
+    accumulate: bool,
+) {
+    // SAFETY: the caller's.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.0,
+            dst.1 as isize,
+            dst.2 as isize,
+            accumulate,
+            lhs.0,
+            lhs.1 as isize,
+            lhs.2 as isize,
+            rhs.0,
+            rhs.1 as isize,
+            rhs.2 as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }

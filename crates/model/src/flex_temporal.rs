@@ -17,11 +17,10 @@
 //! Each GEMM sums over C_in (or positions) per tap and the taps are then added, so results
 //! differ from the im2col kernel's single sum over (tap, C_in) by rounding only (a few ε).
 
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use crate::flex_conv::GRAD_SPLITS;
-use crate::flex_host::SharedMut;
+use crate::flex_host::{SharedMut, matmul};
 
 /// Positions (columns) per task of the forward pass and the input gradient: the kt GEMMs of a
 /// task accumulate into the same [C, BLOCK] block of the result while it is in cache. With
@@ -74,45 +73,6 @@ impl Temporal {
             let (n, b) = (i / per, i % per);
             (n, b * block, ((b + 1) * block).min(len))
         })
-    }
-}
-
-/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, every operand a strided view `(ptr, column stride,
-/// row stride)`; `accumulate` adds to dst instead of overwriting it.
-///
-/// # Safety
-/// Each view must lie inside its buffer, and dst must not be written by anyone else meanwhile.
-#[allow(clippy::too_many_arguments)]
-unsafe fn matmul(
-    [m, n, k]: [usize; 3],
-    dst: (*mut f32, usize, usize),
-    lhs: (*const f32, usize, usize),
-    rhs: (*const f32, usize, usize),
-    accumulate: bool,
-) {
-    // SAFETY: the caller's.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.0,
-            dst.1 as isize,
-            dst.2 as isize,
-            accumulate,
-            lhs.0,
-            lhs.1 as isize,
-            lhs.2 as isize,
-            rhs.0,
-            rhs.1 as isize,
-            rhs.2 as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
     }
 }
 

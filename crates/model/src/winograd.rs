@@ -13,7 +13,7 @@
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
-use crate::flex_host::SharedMut;
+use crate::flex_host::{SharedMut, matmul};
 use crate::grid::Grid;
 
 /// Floats of transformed inputs + products per chunk (≈ 1 MiB, an L2 cache).
@@ -434,26 +434,12 @@ fn weight_grad_tiles<const M: usize, const A: usize, T: Tile<M, A>>(
             // [count, c_in] with row stride α²·c_in, both inside the first `count` tiles of z
             // and v, which the tasks above wrote.
             unsafe {
-                gemm(
-                    co,
-                    ci,
-                    count,
-                    accp.at(xi * pairs),
-                    1,
-                    ci as isize,
+                matmul(
+                    [co, ci, count],
+                    (accp.at(xi * pairs), 1, ci),
+                    (zp.at(xi * co), points * co, 1),
+                    (vp.at(xi * ci), 1, points * ci),
                     first > 0,
-                    zp.at(xi * co),
-                    (points * co) as isize,
-                    1,
-                    vp.at(xi * ci),
-                    1,
-                    (points * ci) as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
                 );
             }
         });
