@@ -73,20 +73,26 @@ pub fn parse_status(status: &str) -> Option<(u64, u64)> {
 
 /// Makes glibc's `malloc` keep freed memory for reuse instead of handing it back to the
 /// kernel: blocks up to 32 MiB (the most `M_MMAP_THRESHOLD` accepts) come from the heap rather
-/// than from a fresh `mmap` each, and the heap is never trimmed. A training step on Flex frees
-/// and reallocates the same activation-sized buffers thousands of times; by default each of
-/// them is a new mapping whose pages fault in on first touch. Measured on the 2-core dev
-/// machine (BENCHMARKS.md): the quickstart-sized train step goes from 0.70 to 0.56 s; the
-/// peak resident set is unchanged (the memory is reused, not added). Returns whether both
-/// settings were accepted (false on other allocators / platforms, where it does nothing).
+/// than from a fresh `mmap` each, the heap is never trimmed, and every thread allocates from
+/// that one heap (`M_ARENA_MAX` 1). A training step on Flex frees and reallocates the same
+/// activation-sized buffers thousands of times; by default each of them is a new mapping whose
+/// pages fault in on first touch. Measured on the 2-core dev machine (BENCHMARKS.md): the
+/// quickstart-sized train step goes from 0.70 to 0.56 s with the first two settings, the peak
+/// resident set unchanged. The third matters for work on rayon's threads: each of them would
+/// otherwise get its own arena, a heap that glibc unmaps when all its blocks are free and maps
+/// again on the next step (the channels-8 step with the perceptual loss: 12 000 page faults
+/// and about 0.1 s per step, and a peak 5–10 % higher). Call it at start-up, before other
+/// threads allocate. Returns whether all settings were accepted (false on other allocators /
+/// platforms, where it does nothing).
 pub fn keep_freed_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        // SAFETY: mallopt only changes allocator parameters; both values are in range.
+        // SAFETY: mallopt only changes allocator parameters; all values are in range.
         unsafe {
             let mmap = libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             let trim = libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-            mmap == 1 && trim == 1
+            let arenas = libc::mallopt(libc::M_ARENA_MAX, 1);
+            mmap == 1 && trim == 1 && arenas == 1
         }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
