@@ -81,7 +81,7 @@ pub fn parse_status(status: &str) -> Option<(u64, u64)> {
 /// resident set unchanged. The third matters for work on rayon's threads: each of them would
 /// otherwise get its own arena, a heap that glibc unmaps when all its blocks are free and maps
 /// again on the next step (the channels-8 step with the perceptual loss: 12 000 page faults
-/// and about 0.1 s per step, and a peak 5–10 % higher). Call it at start-up, before other
+/// and 0.1–0.2 s per step, and a peak 3–15 % higher). Call it at start-up, before other
 /// threads allocate. Returns whether all settings were accepted (false on other allocators /
 /// platforms, where it does nothing).
 pub fn keep_freed_memory() -> bool {
