@@ -179,14 +179,7 @@ impl Geometry {
             && self.stride == ones
             && self.dilation == ones
             && self.padding == [0, 0, 0])
-        .then_some(Temporal {
-            batch: self.batch,
-            c_in: self.c_in,
-            c_out: self.c_out,
-            frames: self.input[0],
-            plane: self.input[1] * self.input[2],
-            kt: self.kernel[0],
-        })
+        .then(|| Temporal::new(self.input_shape(), self.c_out, self.kernel[0]))
     }
 
     /// burn-flex's generic conv3d path applies (not its 1×1, depthwise, small-channel or
@@ -501,14 +494,7 @@ pub fn input_grad(
     }
     let gs = grad.layout().shape();
     if kernel[1] == 1 && kernel[2] == 1 && pad == [0, 0, 0] && grad.dtype() == DType::F32 {
-        let t = Temporal {
-            batch: x_shape[0],
-            c_in: x_shape[1],
-            c_out: w_shape[0],
-            frames: x_shape[2],
-            plane: x_shape[3] * x_shape[4],
-            kt: kernel[0],
-        };
+        let t = Temporal::new(std::array::from_fn(|i| x_shape[i]), w_shape[0], kernel[0]);
         if w_shape[1] != t.c_in
             || t.frames < t.kt
             || gs[..] != [t.batch, t.c_out, t.out_frames(), x_shape[3], x_shape[4]]

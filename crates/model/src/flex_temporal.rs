@@ -43,6 +43,18 @@ pub struct Temporal {
 }
 
 impl Temporal {
+    /// The conv of x `[batch, c_in, frames, h, w]` with a `[c_out, c_in, kt, 1, 1]` weight.
+    pub fn new([batch, c_in, frames, h, w]: [usize; 5], c_out: usize, kt: usize) -> Self {
+        Self {
+            batch,
+            c_in,
+            c_out,
+            frames,
+            plane: h * w,
+            kt,
+        }
+    }
+
     /// Output frames T' = T − kt + 1.
     pub fn out_frames(&self) -> usize {
         self.frames + 1 - self.kt

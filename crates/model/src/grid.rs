@@ -105,6 +105,39 @@ impl Grid {
         (w + 3) + (i * (h + 2) + py) * (w + 2) + px
     }
 
+    /// The `size`×`size` block of padded pixels of image `img` from padded pixel `(py, px)`,
+    /// as `size` rows of `size·c` floats `stride` floats apart: `(data, stride)`. Where the
+    /// block lies inside the image's padded area it is read in place; otherwise it is copied to
+    /// `patch` (at least `size²·c` floats), zeros beyond the padding.
+    #[inline]
+    pub fn block<'a>(
+        &'a self,
+        patch: &'a mut [f32],
+        img: usize,
+        (py, px): (usize, usize),
+        size: usize,
+    ) -> (&'a [f32], usize) {
+        let (h, w, c) = (self.h, self.w, self.c);
+        if py + size <= h + 2 && px + size <= w + 2 {
+            return (
+                &self.data[self.padded_at(img, py, px) * c..],
+                self.stride() * c,
+            );
+        }
+        for i in 0..size {
+            for j in 0..size {
+                let (y, x) = (py + i, px + j);
+                let d = &mut patch[(size * i + j) * c..][..c];
+                if y > h + 1 || x > w + 1 {
+                    d.fill(0.0);
+                } else {
+                    d.copy_from_slice(&self.data[self.padded_at(img, y, x) * c..][..c]);
+                }
+            }
+        }
+        (&patch[..], size * c)
+    }
+
     /// The padded rows of all images (guards excluded), `stride()·c` floats each.
     #[inline]
     pub fn rows_mut(&mut self) -> rayon::slice::ChunksMut<'_, f32> {

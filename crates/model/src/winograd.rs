@@ -10,7 +10,6 @@
 //! of the paper). The data transforms are written out as 1-D formulas over whole channel
 //! vectors (one vectorised pass per tile row or column); the kernel transform runs in f64.
 
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use crate::flex_host::{SharedMut, matmul};
@@ -189,13 +188,6 @@ pub struct Winograd {
     u: Vec<f32>,
 }
 
-/// A pointer the chunks write through; each chunk writes its own tiles' pixels only.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: the chunks write disjoint pixels (each output pixel belongs to one tile).
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
 impl Winograd {
     /// F(`m`×`m`, 3×3), m ∈ {2, 4}, from `k(co, ci, ky, kx)`, the cross-correlation kernel
     /// (PyTorch's conv2d weight).
@@ -262,7 +254,7 @@ impl Winograd {
     /// The 3×3 convolution (padding 1) of `x`'s interior; the result's padding is zero.
     pub fn conv(&self, x: &Grid) -> Grid {
         let mut out = Grid::zeros(x.n, x.h, x.w, self.c_out);
-        let sink = Sink::Grid(OutPtr(out.data.as_mut_ptr()));
+        let sink = Sink::Grid(SharedMut(out.data.as_mut_ptr()));
         self.run(x, sink);
         out
     }
@@ -282,7 +274,7 @@ impl Winograd {
         // is not zeroed first.
         let len = x.n * self.c_out * x.h * x.w;
         let mut out: Vec<f32> = Vec::with_capacity(len);
-        let sink = Sink::Ncdhw(OutPtr(out.as_mut_ptr()), frames, bias);
+        let sink = Sink::Ncdhw(SharedMut(out.as_mut_ptr()), frames, bias);
         self.run(x, sink);
         // SAFETY: `run` wrote all `len` values (each tile its clipped M×M pixels of every
         // channel, the tiles covering every image).
@@ -321,26 +313,12 @@ impl Winograd {
                 for xi in 0..A * A {
                     // SAFETY: v holds [α²][chunk][ci], prod [α²][chunk][co], u [α²][ci][co].
                     unsafe {
-                        gemm(
-                            count,
-                            co,
-                            ci,
-                            prod.as_mut_ptr().add(xi * chunk * co),
-                            1,
-                            co as isize,
+                        matmul(
+                            [count, co, ci],
+                            (prod.as_mut_ptr().add(xi * chunk * co), 1, co),
+                            (v.as_ptr().add(xi * chunk * ci), 1, ci),
+                            (self.u.as_ptr().add(xi * ci * co), 1, co),
                             false,
-                            v.as_ptr().add(xi * chunk * ci),
-                            1,
-                            ci as isize,
-                            self.u.as_ptr().add(xi * ci * co),
-                            1,
-                            co as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            Parallelism::None,
                         );
                     }
                 }
@@ -473,13 +451,13 @@ struct Geometry {
     c: usize,
 }
 
-/// Where the output tiles go.
+/// Where the output tiles go (each chunk writes its own tiles' pixels only).
 #[derive(Clone, Copy)]
 enum Sink<'a> {
     /// The interior of a zeroed grid of the output's geometry.
-    Grid(OutPtr),
+    Grid(SharedMut),
     /// `[N, C, T, H, W]` with T frames per clip, plus the bias.
-    Ncdhw(OutPtr, usize, Option<&'a [f32]>),
+    Ncdhw(SharedMut, usize, Option<&'a [f32]>),
 }
 
 /// `u = G g Gᵀ` of the 3×3 kernels of one input channel and all `c` output channels:
@@ -550,7 +528,6 @@ fn input_transform<const M: usize, const A: usize, T: Tile<M, A>>(
 ) {
     let (h, w, c) = (x.h, x.w, x.c);
     let (th, tw) = (h.div_ceil(M), w.div_ceil(M));
-    let row_stride = (w + 2) * c;
     let mut patch = vec![0.0f32; A * A * c];
     let mut r = vec![0.0f32; A * A * c];
     for tl in 0..count {
@@ -558,22 +535,7 @@ fn input_transform<const M: usize, const A: usize, T: Tile<M, A>>(
         let (img, ty, tx) = (tile / (th * tw), (tile / tw) % th, tile % tw);
         // The α×α input block: padded rows M·ty .. M·ty+α−1, same for columns. Inside the
         // padded image it is read in place; the last, partial tiles copy it, zero beyond.
-        let (src, stride): (&[f32], usize) = if M * ty + A <= h + 2 && M * tx + A <= w + 2 {
-            (&x.data[x.padded_at(img, M * ty, M * tx) * c..], row_stride)
-        } else {
-            for i in 0..A {
-                for j in 0..A {
-                    let (py, px) = (M * ty + i, M * tx + j);
-                    let d = &mut patch[(A * i + j) * c..][..c];
-                    if py > h + 1 || px > w + 1 {
-                        d.fill(0.0);
-                    } else {
-                        d.copy_from_slice(&x.data[x.padded_at(img, py, px) * c..][..c]);
-                    }
-                }
-            }
-            (&patch[..], A * c)
-        };
+        let (src, stride) = x.block(&mut patch, img, (M * ty, M * tx), A);
         // r = Bᵀ d: r[i][·] = Σ_k Bᵀ[i][k] d[k][·], over whole rows of α pixels.
         apply((src, stride), (&mut r, A * c), A * c, T::input_1d);
         // v = r B, row by row: v[i][j] = Σ_k r[i][k] Bᵀ[j][k].
@@ -600,28 +562,13 @@ fn grad_transform<const M: usize, const A: usize, T: Tile<M, A>>(
 ) {
     let (h, w, c) = (dy.h, dy.w, dy.c);
     let (th, tw) = (h.div_ceil(M), w.div_ceil(M));
-    let row_stride = (w + 2) * c;
     let mut patch = vec![0.0f32; M * M * c];
     let mut r = vec![0.0f32; A * M * c];
     for tl in 0..count {
         let tile = first + tl;
         let (img, ty, tx) = (tile / (th * tw), (tile / tw) % th, tile % tw);
-        let (oy, ox) = (M * ty, M * tx);
-        let (src, stride): (&[f32], usize) = if oy + M <= h && ox + M <= w {
-            (&dy.data[dy.at(img, oy, ox) * c..], row_stride)
-        } else {
-            for i in 0..M {
-                for j in 0..M {
-                    let d = &mut patch[(M * i + j) * c..][..c];
-                    if oy + i >= h || ox + j >= w {
-                        d.fill(0.0);
-                    } else {
-                        d.copy_from_slice(&dy.data[dy.at(img, oy + i, ox + j) * c..][..c]);
-                    }
-                }
-            }
-            (&patch[..], M * c)
-        };
+        // Interior pixel (y, x) is padded pixel (y + 1, x + 1); beyond the image, zeros.
+        let (src, stride) = dy.block(&mut patch, img, (M * ty + 1, M * tx + 1), M);
         // r = A z over whole rows of M pixels (α×M), then each row times Aᵀ.
         apply((src, stride), (&mut r, M * c), M * c, T::grad_1d);
         for i in 0..A {
@@ -703,7 +650,7 @@ fn output_transform<const M: usize, const A: usize, T: Tile<M, A>>(
                     unsafe {
                         std::ptr::copy_nonoverlapping(
                             y[M * dy * c..].as_ptr(),
-                            out.0.add(p * c),
+                            out.at(p * c),
                             run * c,
                         );
                     }
@@ -719,7 +666,7 @@ fn output_transform<const M: usize, const A: usize, T: Tile<M, A>>(
                             // SAFETY: inside the [N, C, T, H, W] output; this tile's pixels
                             // of channel co, written by this tile only.
                             unsafe {
-                                *out.0.add(plane + dy * w + dx) = y[(M * dy + dx) * c + co] + add;
+                                *out.at(plane + dy * w + dx) = y[(M * dy + dx) * c + co] + add;
                             }
                         }
                     }
