@@ -169,8 +169,7 @@ fn conv_grid(x: &Grid, kernel: &[f32], c_out: usize) -> Grid {
 /// 2×2 max pooling, stride 2 (floor), of the interior.
 fn max_pool(a: &Grid) -> Grid {
     let (h2, w2, c) = (a.h / 2, a.w / 2, a.c);
-    let mut out = Grid::zeros(a.n, h2, w2, c);
-    out.for_each_interior_row(|r, row| {
+    Grid::from_rows(a.n, h2, w2, c, |r, row| {
         let (i, y) = Grid::image_row(h2, r);
         for x in 0..w2 {
             let dst = &mut row[x * c..(x + 1) * c];
@@ -187,8 +186,7 @@ fn max_pool(a: &Grid) -> Grid {
                     .fold(f32::NEG_INFINITY, f32::max);
             }
         }
-    });
-    out
+    })
 }
 
 /// Gradient of [`max_pool`]: each pooled gradient goes to the first maximum of its window in
@@ -297,9 +295,8 @@ impl CpuVgg {
     fn input(data: &[f32], dims: [usize; 5]) -> Grid {
         let [b, c, t, h, w] = dims;
         assert_eq!(c, 3, "VGG input must have 3 channels");
-        let mut g = Grid::zeros(b * t, h, w, 3);
         let plane = h * w;
-        g.for_each_interior_row(|r, row| {
+        Grid::from_rows(b * t, h, w, 3, |r, row| {
             let (i, y) = Grid::image_row(h, r);
             let (bi, ti) = (i / t, i % t);
             for ch in 0..3 {
@@ -309,8 +306,7 @@ impl CpuVgg {
                     row[x * 3 + ch] = (data[src + x] - sh) / sc;
                 }
             }
-        });
-        g
+        })
     }
 
     /// Runs the convs; keeps every activation when `keep_all` (for the backward pass), else
