@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use crate::config::GramMode;
 use crate::vgg::{BLOCK_CONVS, LPIPS_SCALE, LPIPS_SHIFT, Vgg16};
 use cosmotok_model::grid::Grid;
-use cosmotok_model::winograd::Winograd;
+use cosmotok_model::winograd::{Epilogue, Plan, Winograd};
 
 /// Convolutions whose input and output both have at least this many channels run as
 /// Winograd convolutions ([`Winograd`]); narrower ones as three direct GEMMs (`conv_grid`),
@@ -97,19 +97,33 @@ impl Conv3x3 {
         }
     }
 
-    /// The convolution of `x` (padding pixels of the result: zero or garbage).
+    /// ReLU(conv(x) + bias), zero padding.
     fn forward(&self, x: &Grid) -> Grid {
         match &self.kernels {
-            Kernels::Winograd(w, _) => w.conv(x),
-            Kernels::Direct { forward, .. } => conv_grid(x, forward, self.c_out),
+            Kernels::Winograd(w, _) => w.conv_then(x, Epilogue::BiasRelu(&self.bias)),
+            Kernels::Direct { forward, .. } => {
+                let mut a = conv_grid(x, forward, self.c_out);
+                let bias = &self.bias;
+                a.map_interior(|v, ch| (v + bias[ch]).max(0.0));
+                a
+            }
         }
     }
 
-    /// The gradient w.r.t. the input, from the (zero-padded) gradient w.r.t. the output.
-    fn backward(&self, grad_out: &Grid) -> Grid {
-        match &self.kernels {
-            Kernels::Winograd(_, w) => w.conv(grad_out),
-            Kernels::Direct { backward, .. } => conv_grid(grad_out, backward, self.c_in),
+    /// The gradient w.r.t. the input, from the (zero-padded) gradient w.r.t. the output; with
+    /// `relu`, the input's own ReLU output, the gradient w.r.t. that ReLU's input (zero where
+    /// `relu` is not positive). Padding pixels of the result: zero or garbage.
+    fn backward(&self, grad_out: &Grid, relu: Option<&Grid>) -> Grid {
+        match (&self.kernels, relu) {
+            (Kernels::Winograd(_, w), Some(act)) => w.conv_then(grad_out, Epilogue::Mask(act)),
+            (Kernels::Winograd(_, w), None) => w.conv(grad_out),
+            (Kernels::Direct { backward, .. }, relu) => {
+                let mut g = conv_grid(grad_out, backward, self.c_in);
+                if let Some(act) = relu {
+                    relu_backward(&mut g, act);
+                }
+                g
+            }
         }
     }
 }
@@ -290,6 +304,18 @@ impl CpuVgg {
         Self { convs }
     }
 
+    /// The same network with every Winograd conv's work ordered by `plan` (by default each
+    /// conv picks by its shape).
+    pub fn with_plan(mut self, plan: Plan) -> Self {
+        for conv in &mut self.convs {
+            if let Kernels::Winograd(forward, backward) = &mut conv.kernels {
+                *forward = forward.clone().with_plan(plan);
+                *backward = backward.clone().with_plan(plan);
+            }
+        }
+        self
+    }
+
     /// Frames of a [B, 3, T, H, W] clip (row-major `data`) → the scaled VGG input grid
     /// ([B·T] images, frame-major within each clip, as [`frames_to_batch`](crate::perceptual::frames_to_batch)).
     fn input(data: &[f32], dims: [usize; 5]) -> Grid {
@@ -327,9 +353,7 @@ impl CpuVgg {
                 } else {
                     acts[k - 1].as_ref().expect("the previous conv's output")
                 };
-                let mut a = conv.forward(input);
-                let bias = &conv.bias;
-                a.map_interior(|v, ch| (v + bias[ch]).max(0.0));
+                let a = conv.forward(input);
                 if j > 0 && !keep_all && !taps.contains(&(k - 1)) {
                     acts[k - 1] = None;
                 }
@@ -387,22 +411,17 @@ impl CpuVgg {
             if let Some(next) = grad.take() {
                 max_pool_backward(fy.acts[k - 1].as_ref().expect("kept"), &next, &mut g_tap);
             }
+            // Through the tap's ReLU: zero where its output was clipped (and on the padding).
+            relu_backward(&mut g_tap, fy.acts[k - 1].as_ref().expect("kept"));
             let mut g = g_tap;
-            for _ in 0..*n {
+            for j in (0..*n).rev() {
                 k -= 1;
-                let conv = &self.convs[k];
-                let act = fy.acts[k].as_ref().expect("kept");
-                // Through the ReLU: zero where the output was clipped (and on the padding).
-                g.for_each_interior_row(|r, row| {
-                    for (gv, av) in row.iter_mut().zip(act.interior_row(r)) {
-                        if *av <= 0.0 {
-                            *gv = 0.0;
-                        }
-                    }
-                });
-                // Its padding pixels hold garbage: the next ReLU mask, the pooling gradient
-                // and the final read all take the interior only.
-                g = conv.backward(&g);
+                // Within the block, the conv's input is the previous conv's ReLU output: the
+                // backward conv passes its gradient through that ReLU as it writes it. Padding
+                // pixels of the result hold garbage: the next conv reads it through the mask
+                // (zero there), the pooling gradient and the final read take the interior only.
+                let relu = (j > 0).then(|| fy.acts[k - 1].as_ref().expect("kept"));
+                g = self.convs[k].backward(&g, relu);
             }
             grad = Some(g);
         }
@@ -430,6 +449,16 @@ impl CpuVgg {
             grad: out,
         }
     }
+}
+
+/// `g` through the ReLU whose output is `act`: zero where `act` is not positive (and on the
+/// padding).
+fn relu_backward(g: &mut Grid, act: &Grid) {
+    g.for_each_interior_row(|r, row| {
+        for (gv, &av) in row.iter_mut().zip(act.interior_row(r)) {
+            *gv = if av > 0.0 { *gv } else { 0.0 };
+        }
+    });
 }
 
 /// Σ|b − a| over the interior (f64), adding `scale·sign(b − a)` into `g`.

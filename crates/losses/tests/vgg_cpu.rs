@@ -2,8 +2,9 @@
 //! against burn's autodiff path on the same random VGG-16: loss values and d(loss)/d(x̂), on
 //! sizes where the pooling floors (20×28 → 10×14 → 5×7 → 2×3 → 1×1) and with clips of 2
 //! frames, for each combination of the two losses and both Gram modes, with the convs run as
-//! direct GEMMs and as Winograd F(2×2, 3×3) and F(4×4, 3×3) (`ReconLoss` itself picks by
-//! width; the tiny test VGG would never reach the Winograd path on its own). The L1 term's gradient
+//! direct GEMMs and as Winograd F(2×2, 3×3) and F(4×4, 3×3), in chunks and as whole layers
+//! (`ReconLoss` itself picks by width and shape; the tiny test VGG would never reach the
+//! Winograd path on its own). The L1 term's gradient
 //! is sign(f(x̂) − f(x)), which flips where a feature difference is within rounding of 0, so
 //! with it the gradient is held to 5e-5 in relative L2 norm and 1e-4 in max-abs / max; the
 //! Gram term alone (smooth) to 1e-5 in both. The PyTorch fixtures
@@ -16,6 +17,7 @@ use burn::tensor::Distribution;
 use common::*;
 use cosmotok_losses::config::{GramMode, LossConfig};
 use cosmotok_losses::{CpuVgg, ReconLoss, Schedule, Vgg16};
+use cosmotok_model::winograd::Plan;
 
 const WIDTHS: [usize; 5] = [4, 8, 8, 16, 16];
 
@@ -63,13 +65,21 @@ fn cpu_vgg_matches_burn_autodiff() {
         let (xd, xhd) = (host(&x), host(&xh));
         for (label, values, grad) in [("ReconLoss", v_cpu, g_cpu.0)].into_iter().chain(
             [
-                ("direct", usize::MAX, 2),
-                ("winograd F(2,3)", 0, 2),
-                ("winograd F(4,3)", 0, 4),
+                ("direct", usize::MAX, 2, Plan::Auto),
+                ("winograd F(2,3)", 0, 2, Plan::Chunks),
+                ("winograd F(4,3)", 0, 4, Plan::Chunks),
+                ("winograd F(2,3) whole layers", 0, 2, Plan::WholeLayer),
+                ("winograd F(4,3) whole layers", 0, 4, Plan::WholeLayer),
             ]
-            .map(|(label, min, tile)| {
-                let out =
-                    CpuVgg::with_winograd(&vgg, min, tile).loss(&xd, &xhd, x.dims(), wp, wg, mode);
+            .map(|(label, min, tile, plan)| {
+                let out = CpuVgg::with_winograd(&vgg, min, tile).with_plan(plan).loss(
+                    &xd,
+                    &xhd,
+                    x.dims(),
+                    wp,
+                    wg,
+                    mode,
+                );
                 let values = v_burn
                     .iter()
                     .map(|(n, _)| {

@@ -68,6 +68,49 @@ impl Grid {
         Self { n, h, w, c, data }
     }
 
+    /// A grid whose interior `write` fills through the raw pointer to its data: only the guards
+    /// and the padding are zeroed first (in parallel, row by row), not the whole buffer.
+    ///
+    /// # Safety
+    /// `write` must write every interior value (and nothing outside the buffer); the grid's
+    /// data is read as initialised afterwards.
+    pub(crate) unsafe fn with_interior(
+        n: usize,
+        h: usize,
+        w: usize,
+        c: usize,
+        write: impl FnOnce(SharedMut),
+    ) -> Self {
+        let (guard, stride) = ((w + 3) * c, (w + 2) * c);
+        let len = 2 * guard + n * (h + 2) * stride;
+        let mut data: Vec<f32> = Vec::with_capacity(len);
+        let base = SharedMut(data.as_mut_ptr());
+        // SAFETY: the two guards, every padding row, and the first and last pixel of every
+        // interior row are inside the capacity; each row is written by one task.
+        unsafe {
+            std::ptr::write_bytes(base.at(0), 0, guard);
+            std::ptr::write_bytes(base.at(len - guard), 0, guard);
+        }
+        (0..n * (h + 2)).into_par_iter().for_each(|r| {
+            let p = base.at(guard + r * stride);
+            let y = r % (h + 2);
+            // SAFETY: as above.
+            unsafe {
+                if y == 0 || y == h + 1 {
+                    std::ptr::write_bytes(p, 0, stride);
+                } else {
+                    std::ptr::write_bytes(p, 0, c);
+                    std::ptr::write_bytes(p.add(stride - c), 0, c);
+                }
+            }
+        });
+        write(base);
+        // SAFETY: the guards and padding are zeroed above, the interior written by `write`
+        // (the caller's promise).
+        unsafe { data.set_len(len) };
+        Self { n, h, w, c, data }
+    }
+
     /// Zero pixels before the first image (= after the last).
     #[inline]
     pub fn guard(&self) -> usize {
