@@ -207,7 +207,7 @@ fn max_pool(a: &Grid) -> Grid {
 /// row-major order (PyTorch's and burn's choice), added into `grad_a` (the gradient w.r.t. `a`).
 fn max_pool_backward(a: &Grid, grad_out: &Grid, grad_a: &mut Grid) {
     let (h2, w2, c) = (grad_out.h, grad_out.w, a.c);
-    let per = (a.h + 2) * a.stride();
+    let (s, per) = (a.stride(), (a.h + 2) * a.stride());
     // Rows of grad_a, two input rows per pooled row; parallel over images.
     let g = a.guard();
     let m = a.pixels();
@@ -215,32 +215,130 @@ fn max_pool_backward(a: &Grid, grad_out: &Grid, grad_a: &mut Grid) {
         .par_chunks_mut(per * c)
         .enumerate()
         .for_each(|(i, img)| {
-            let local = |y: usize, x: usize| ((y + 1) * a.stride() + x + 1) * c;
             for y in 0..h2 {
+                // The window's four pixels, row-major: offsets from its top-left pixel.
+                let top = a.at(i, 2 * y, 0) * c;
+                let local = ((2 * y + 1) * s + 1) * c;
                 for x in 0..w2 {
-                    let q = [
-                        (2 * y, 2 * x),
-                        (2 * y, 2 * x + 1),
-                        (2 * y + 1, 2 * x),
-                        (2 * y + 1, 2 * x + 1),
-                    ];
-                    let go = grad_out.at(i, y, x) * c;
-                    for ch in 0..c {
-                        let mut best = 0;
-                        let mut best_v = f32::NEG_INFINITY;
-                        for (j, &(yy, xx)) in q.iter().enumerate() {
-                            let v = a.data[a.at(i, yy, xx) * c + ch];
-                            if v > best_v {
-                                best_v = v;
-                                best = j;
-                            }
-                        }
-                        let (yy, xx) = q[best];
-                        img[local(yy, xx) + ch] += grad_out.data[go + ch];
-                    }
+                    let (p, l) = (top + 2 * x * c, local + 2 * x * c);
+                    let go = &grad_out.data[grad_out.at(i, y, x) * c..][..c];
+                    pool_window_backward(
+                        [
+                            &a.data[p..p + c],
+                            &a.data[p + c..p + 2 * c],
+                            &a.data[p + s * c..p + (s + 1) * c],
+                            &a.data[p + (s + 1) * c..p + (s + 2) * c],
+                        ],
+                        go,
+                        &mut img[l..l + (s + 2) * c],
+                        s * c,
+                    );
                 }
             }
         });
+}
+
+/// Runs the body compiled for AVX-512 or AVX2 + FMA where the CPU has them (the crate itself
+/// is built for baseline x86-64, whose 4-wide SSE vectors leave these element loops 2–4×
+/// slower).
+macro_rules! simd_fn {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    imp($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    imp($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has AVX2 and FMA.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            imp($($arg),*)
+        }
+    };
+}
+
+simd_fn! {
+    /// One pooling window's gradient: `go[ch]` added to the first of the four pixels `v`
+    /// (row-major) holding the channel's maximum. `dst` starts at the window's top-left pixel;
+    /// its bottom row starts `row` floats later.
+    fn pool_window_backward(v: [&[f32]; 4], go: &[f32], dst: &mut [f32], row: usize) {
+        let c = go.len();
+        let (top, bottom) = dst.split_at_mut(row);
+        let (d0, d1) = top[..2 * c].split_at_mut(c);
+        let (d2, d3) = bottom[..2 * c].split_at_mut(c);
+        for ch in 0..c {
+            let (v0, v1, v2, v3) = (v[0][ch], v[1][ch], v[2][ch], v[3][ch]);
+            let mx = v0.max(v1).max(v2.max(v3));
+            let (m0, m1, m2) = (v0 == mx, v1 == mx, v2 == mx);
+            let g = go[ch];
+            d0[ch] += if m0 { g } else { 0.0 };
+            d1[ch] += if !m0 && m1 { g } else { 0.0 };
+            d2[ch] += if !m0 && !m1 && m2 { g } else { 0.0 };
+            d3[ch] += if !m0 && !m1 && !m2 { g } else { 0.0 };
+        }
+    }
+}
+
+simd_fn! {
+    /// `g` zeroed where `act` is not positive.
+    fn relu_mask_row(g: &mut [f32], act: &[f32]) {
+        for (gv, &av) in g.iter_mut().zip(act) {
+            *gv = if av > 0.0 { *gv } else { 0.0 };
+        }
+    }
+}
+
+simd_fn! {
+    /// Σ|b − a| of one row (16 f32 lanes, summed in f64 at the end), adding `scale·sign(b − a)`
+    /// into `g`.
+    fn l1_row(g: &mut [f32], a: &[f32], b: &[f32], scale: f32) -> f64 {
+        const L: usize = 16;
+        let mut lanes = [0.0f32; L];
+        let mut gc = g.chunks_exact_mut(L);
+        let (mut ac, mut bc) = (a.chunks_exact(L), b.chunks_exact(L));
+        for ((gs, as_), bs) in (&mut gc).zip(&mut ac).zip(&mut bc) {
+            for l in 0..L {
+                let d = bs[l] - as_[l];
+                lanes[l] += d.abs();
+                gs[l] += if d > 0.0 {
+                    scale
+                } else if d < 0.0 {
+                    -scale
+                } else {
+                    0.0
+                };
+            }
+        }
+        let mut sum: f64 = lanes.iter().map(|&v| v as f64).sum();
+        for ((gv, &av), &bv) in gc.into_remainder().iter_mut().zip(ac.remainder()).zip(bc.remainder()) {
+            let d = bv - av;
+            sum += d.abs() as f64;
+            *gv += if d > 0.0 {
+                scale
+            } else if d < 0.0 {
+                -scale
+            } else {
+                0.0
+            };
+        }
+        sum
+    }
 }
 
 /// The VGG-16 convs (widths from the loaded network) on host memory.
@@ -454,28 +552,12 @@ impl CpuVgg {
 /// `g` through the ReLU whose output is `act`: zero where `act` is not positive (and on the
 /// padding).
 fn relu_backward(g: &mut Grid, act: &Grid) {
-    g.for_each_interior_row(|r, row| {
-        for (gv, &av) in row.iter_mut().zip(act.interior_row(r)) {
-            *gv = if av > 0.0 { *gv } else { 0.0 };
-        }
-    });
+    g.for_each_interior_row(|r, row| relu_mask_row(row, act.interior_row(r)));
 }
 
-/// Σ|b − a| over the interior (f64), adding `scale·sign(b − a)` into `g`.
+/// Σ|b − a| over the interior (f64 per row), adding `scale·sign(b − a)` into `g`.
 fn l1_and_grad(a: &Grid, b: &Grid, g: &mut Grid, scale: f32) -> f64 {
-    g.sum_interior_rows(|r, gr| {
-        let mut sum = 0.0f64;
-        for ((gv, av), bv) in gr.iter_mut().zip(a.interior_row(r)).zip(b.interior_row(r)) {
-            let d = bv - av;
-            sum += d.abs() as f64;
-            if d > 0.0 {
-                *gv += scale;
-            } else if d < 0.0 {
-                *gv -= scale;
-            }
-        }
-        sum
-    })
+    g.sum_interior_rows(|r, gr| l1_row(gr, a.interior_row(r), b.interior_row(r), scale))
 }
 
 /// Gram matrices `Fᵀ F / count` of the groups (clips or frames) of a tap, [groups][C·C].
