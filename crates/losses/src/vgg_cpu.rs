@@ -15,6 +15,10 @@
 //! (the first conv, and every conv of a narrow test VGG) as three GEMMs over the grid, one per
 //! kernel row (`conv_grid`): in NHWC the three column taps of a pixel are three consecutive
 //! pixels, so the GEMM reads them in place as one row of length 3·C_in — no im2col copy.
+//! The Winograd convs add the bias and apply the ReLU (forward), or the ReLU mask of the layer
+//! below (backward), as their output transform writes each value ([`Epilogue`]); the
+//! element-wise passes left (the L1 term and its gradient, the tap masks, the pooling
+//! gradient) are row kernels compiled for AVX-512 / AVX2 (`simd_fn!`).
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;

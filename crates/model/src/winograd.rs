@@ -2,7 +2,9 @@
 //! Convolutional Neural Networks", 2016) on a zero-padded NHWC [`Grid`]: each m×m block of
 //! outputs comes from an α×α block of inputs (α = m + 2) with α² multiplications per channel
 //! pair instead of 9·m² (F(2,3): 16 for 36, F(4,3): 36 for 144). The α² products are α² GEMMs
-//! `V_ξ · U_ξ` over the tiles, run chunk by chunk so that the transformed tiles stay in cache.
+//! `V_ξ · U_ξ` over the tiles, run chunk by chunk so that the transformed tiles stay in cache,
+//! or, for wide layers on few tiles, once over all tiles so that U is read once ([`Plan`]). The
+//! output transform can apply a bias + ReLU or a ReLU mask as it writes ([`Epilogue`]).
 //! Used by the VGG of `cosmotok-losses` and by [`crate::flex_winograd`] (the tokenizer's
 //! spatial convs), where the channel counts make the GEMMs, not the transforms, the cost.
 //!
