@@ -73,3 +73,11 @@ pub(crate) unsafe fn matmul(
         );
     }
 }
+
+/// Deterministic test values in [−1, 1): element i of stream `seed`.
+#[cfg(test)]
+pub(crate) fn test_data(len: usize, seed: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5) - 1.0)
+        .collect()
+}

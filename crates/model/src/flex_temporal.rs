@@ -243,12 +243,7 @@ pub fn weight_grad(x_nhwc: &[f32], dy: &[f32], g: &Temporal) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
-    }
+    use crate::flex_host::test_data as data;
 
     /// Worst |got − want| relative to max |want|.
     fn rel_err(got: &[f32], want: &[f64]) -> f64 {

@@ -150,6 +150,7 @@ fn to_grid(x: &[f32], [n, c, t, h, w]: [usize; 5]) -> Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flex_host::test_data as data;
 
     /// Direct f64 sum of the 1×3×3 conv with padding 1.
     fn reference(
@@ -187,12 +188,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
     }
 
     #[test]

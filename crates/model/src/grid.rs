@@ -41,31 +41,21 @@ impl Grid {
         c: usize,
         f: impl Fn(usize, &mut [f32]) + Sync,
     ) -> Self {
-        let (guard, stride) = ((w + 3) * c, (w + 2) * c);
-        let len = 2 * guard + n * (h + 2) * stride;
-        let mut data: Vec<f32> = Vec::with_capacity(len);
-        let base = SharedMut(data.as_mut_ptr());
-        // SAFETY: the two guards, inside the capacity.
+        let stride = (w + 2) * c;
+        // SAFETY: each padded row is zeroed whole before the slice over it is made.
         unsafe {
-            std::ptr::write_bytes(base.at(0), 0, guard);
-            std::ptr::write_bytes(base.at(len - guard), 0, guard);
+            Self::build(
+                [n, h, w, c],
+                |r, p| {
+                    std::ptr::write_bytes(p, 0, stride);
+                    let y = r % (h + 2);
+                    if y != 0 && y != h + 1 {
+                        f(r, std::slice::from_raw_parts_mut(p.add(c), stride - 2 * c));
+                    }
+                },
+                |_| {},
+            )
         }
-        (0..n * (h + 2)).into_par_iter().for_each(|r| {
-            // SAFETY: padded row r is `stride` floats from guard + r·stride, inside the
-            // capacity, and written by this task only; it is zeroed before the slice is made.
-            let row = unsafe {
-                let p = base.at(guard + r * stride);
-                std::ptr::write_bytes(p, 0, stride);
-                std::slice::from_raw_parts_mut(p, stride)
-            };
-            let y = r % (h + 2);
-            if y != 0 && y != h + 1 {
-                f(r, &mut row[c..stride - c]);
-            }
-        });
-        // SAFETY: the guards and every row are initialised above.
-        unsafe { data.set_len(len) };
-        Self { n, h, w, c, data }
     }
 
     /// A grid whose interior `write` fills through the raw pointer to its data: only the guards
@@ -81,32 +71,53 @@ impl Grid {
         c: usize,
         write: impl FnOnce(SharedMut),
     ) -> Self {
+        let stride = (w + 2) * c;
+        // SAFETY: the padding rows whole and the first and last pixel of every interior row
+        // are zeroed here; `write` writes the rest (the caller's promise).
+        unsafe {
+            Self::build(
+                [n, h, w, c],
+                |r, p| {
+                    let y = r % (h + 2);
+                    if y == 0 || y == h + 1 {
+                        std::ptr::write_bytes(p, 0, stride);
+                    } else {
+                        std::ptr::write_bytes(p, 0, c);
+                        std::ptr::write_bytes(p.add(stride - c), 0, c);
+                    }
+                },
+                write,
+            )
+        }
+    }
+
+    /// Allocates the grid's buffer, zeroes its guards, runs `row(r, start of padded row r)` on
+    /// every padded row (in parallel), then `then(buffer)`.
+    ///
+    /// # Safety
+    /// `row` and `then` together must initialise every value of every padded row, each `row`
+    /// call writing its own row only and `then` nothing outside the buffer.
+    unsafe fn build(
+        [n, h, w, c]: [usize; 4],
+        row: impl Fn(usize, *mut f32) + Sync,
+        then: impl FnOnce(SharedMut),
+    ) -> Self {
         let (guard, stride) = ((w + 3) * c, (w + 2) * c);
         let len = 2 * guard + n * (h + 2) * stride;
         let mut data: Vec<f32> = Vec::with_capacity(len);
         let base = SharedMut(data.as_mut_ptr());
-        // SAFETY: the two guards, every padding row, and the first and last pixel of every
-        // interior row are inside the capacity; each row is written by one task.
+        // SAFETY: the two guards and every padded row are inside the capacity; each row goes
+        // to one task.
         unsafe {
             std::ptr::write_bytes(base.at(0), 0, guard);
             std::ptr::write_bytes(base.at(len - guard), 0, guard);
         }
-        (0..n * (h + 2)).into_par_iter().for_each(|r| {
-            let p = base.at(guard + r * stride);
-            let y = r % (h + 2);
-            // SAFETY: as above.
-            unsafe {
-                if y == 0 || y == h + 1 {
-                    std::ptr::write_bytes(p, 0, stride);
-                } else {
-                    std::ptr::write_bytes(p, 0, c);
-                    std::ptr::write_bytes(p.add(stride - c), 0, c);
-                }
-            }
-        });
-        write(base);
-        // SAFETY: the guards and padding are zeroed above, the interior written by `write`
-        // (the caller's promise).
+        (0..n * (h + 2))
+            .into_par_iter()
+            .for_each(|r| row(r, base.at(guard + r * stride)));
+        then(base);
+        // SAFETY: the guards are zeroed above, the rows initialised by `row` and `then` (the
+        // caller's promise).
         unsafe { data.set_len(len) };
         Self { n, h, w, c, data }
     }

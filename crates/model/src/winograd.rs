@@ -926,12 +926,7 @@ mod simd {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
-    }
+    use crate::flex_host::test_data as data;
 
     /// A grid of `n` images `h`×`w`, `c` channels, filled from `values` (NHWC order).
     fn grid(n: usize, h: usize, w: usize, c: usize, values: &[f32]) -> Grid {
