@@ -519,9 +519,10 @@ impl CpuVgg {
             for j in (0..*n).rev() {
                 k -= 1;
                 // Within the block, the conv's input is the previous conv's ReLU output: the
-                // backward conv passes its gradient through that ReLU as it writes it. Padding
-                // pixels of the result hold garbage: the next conv reads it through the mask
-                // (zero there), the pooling gradient and the final read take the interior only.
+                // backward conv passes its gradient through that ReLU as it writes it. The
+                // result's padding is zero (the Winograd convs, and the mask), except from a
+                // direct conv without a mask (a block's first conv), whose result the pooling
+                // gradient and the final read take the interior of.
                 let relu = (j > 0).then(|| fy.acts[k - 1].as_ref().expect("kept"));
                 g = self.convs[k].backward(&g, relu);
             }
