@@ -198,8 +198,9 @@ pub enum Plan {
     /// By the layer's shape: [`WholeLayer`](Plan::WholeLayer) for wide layers (more than
     /// 2^15 channel pairs, e.g. 256 → 256) whose transformed tiles fit in 16 MiB, else
     /// [`Chunks`](Plan::Chunks). Measured on the VGG-16 layers of a 17-frame 64×64 clip: the
-    /// 8×8 512-channel layers take half the time as whole layers, the 128-channel layers
-    /// and a released tokenizer's 128-channel 64×64 layer 10–30 % longer.
+    /// 8×8 512-channel layers take half the time as whole layers; narrower layers take longer
+    /// (128 → 256 and 128 → 128 channels, and a released tokenizer's 128-channel 64×64 layer,
+    /// 12–40 %; 64 → 64 on 4352 tiles 4×). See `examples/bench_winograd_plans.rs`.
     #[default]
     Auto,
     /// L2-sized chunks of tiles, each taken through the input transform, its α² GEMMs and the
