@@ -34,6 +34,21 @@ impl SharedMut {
     pub(crate) fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
     }
+
+    /// The `len` floats from `offset`, zeroed, as a slice (for a task that fills its own block
+    /// of a buffer allocated but not initialised).
+    ///
+    /// # Safety
+    /// The block must lie inside the allocation, and nothing else may access it while the
+    /// slice lives.
+    pub(crate) unsafe fn zeroed<'a>(self, offset: usize, len: usize) -> &'a mut [f32] {
+        // SAFETY: the caller's; the block is initialised (zeroed) before the slice is made.
+        unsafe {
+            let p = self.at(offset);
+            std::ptr::write_bytes(p, 0, len);
+            std::slice::from_raw_parts_mut(p, len)
+        }
+    }
 }
 
 /// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, every operand a strided view `(ptr, column stride,

@@ -368,12 +368,11 @@ impl Winograd {
     fn conv_tiles<const M: usize, const A: usize, T: Tile<M, A>>(&self, x: &Grid, sink: Sink) {
         let (n, h, w, ci, co) = (x.n, x.h, x.w, self.c_in, self.c_out);
         let tiles = n * h.div_ceil(M) * w.div_ceil(M);
-        let fused = CHUNK_FLOATS / (A * A * (ci + co));
         if self.whole_layer(x) {
             return self.conv_whole::<M, A, T>(x, sink, tiles);
         }
         // Chunks fit in L2, and there are at least two per thread where the tiles allow.
-        let chunk = fused
+        let chunk = (CHUNK_FLOATS / (A * A * (ci + co)))
             .min(tiles.div_ceil(2 * rayon::current_num_threads()))
             .clamp(16, 512);
         let geom = Geometry { n, h, w, c: co };
@@ -427,17 +426,12 @@ impl Winograd {
         let mut v: Vec<f32> = Vec::with_capacity(tiles * points * ci);
         let mut prod: Vec<f32> = Vec::with_capacity(tiles * points * co);
         let (vp, pp) = (SharedMut(v.as_mut_ptr()), SharedMut(prod.as_mut_ptr()));
-        let tasks = tiles.div_ceil(WHOLE_TASK_TILES);
+        let tasks = tiles.div_ceil(TASK_TILES);
         (0..tasks).into_par_iter().for_each(|task| {
-            let start = task * WHOLE_TASK_TILES;
-            let n = WHOLE_TASK_TILES.min(tiles - start);
-            // SAFETY: tiles start .. start + n: this task's block of v, inside its capacity,
-            // zeroed before the slice is made.
-            let v = unsafe {
-                let pv = vp.at(start * points * ci);
-                std::ptr::write_bytes(pv, 0, n * points * ci);
-                std::slice::from_raw_parts_mut(pv, n * points * ci)
-            };
+            let start = task * TASK_TILES;
+            let n = TASK_TILES.min(tiles - start);
+            // SAFETY: tiles start .. start + n: this task's block of v, inside its capacity.
+            let v = unsafe { vp.zeroed(start * points * ci, n * points * ci) };
             simd::input_transform::<M, A, T>(x, start, n, v_planes, v);
         });
         // SAFETY: the tasks above wrote every tile's block.
@@ -465,8 +459,8 @@ impl Winograd {
             c: co,
         };
         (0..tasks).into_par_iter().for_each(|task| {
-            let start = task * WHOLE_TASK_TILES;
-            let n = WHOLE_TASK_TILES.min(tiles - start);
+            let start = task * TASK_TILES;
+            let n = TASK_TILES.min(tiles - start);
             simd::output_transform::<M, A, T>(
                 &prod[start * points * co..],
                 start,
@@ -483,15 +477,13 @@ impl Winograd {
 const WHOLE_MIN_PAIRS: usize = 1 << 15;
 /// … when the transformed tiles (or the products) take at most this many floats (16 MiB).
 const WHOLE_MAX_FLOATS: usize = 1 << 22;
-/// Tiles per transform task of the whole-layer path.
-const WHOLE_TASK_TILES: usize = 8;
+/// Tiles per transform task of the whole-layer path and the weight gradient.
+const TASK_TILES: usize = 8;
 
 /// Floats of transformed tiles per weight-gradient chunk (4 MiB, about an L3 slice; measured
 /// faster than 1 or 16 MiB on large layers): bounds the transient memory too. The tokenizer's
 /// small layers are one chunk.
 const GRAD_CHUNK_FLOATS: usize = 1 << 20;
-/// Tiles per transform task of the weight gradient.
-const GRAD_TASK_TILES: usize = 8;
 /// Channel pairs per task of the weight gradient's back-transform.
 const PAIR_BLOCK: usize = 4096;
 
@@ -530,7 +522,7 @@ fn weight_grad_tiles<const M: usize, const A: usize, T: Tile<M, A>>(
     let tiles = x.n * x.h.div_ceil(M) * x.w.div_ceil(M);
     assert!(tiles > 0, "Winograd weight gradient of empty images");
     let chunk = (GRAD_CHUNK_FLOATS / (points * (ci + co)))
-        .max(GRAD_TASK_TILES)
+        .max(TASK_TILES)
         .min(tiles);
     // Tile by tile: [tile][ξ][c].
     let (v_planes, z_planes) = (Planes::by_tile(points, ci), Planes::by_tile(points, co));
@@ -545,20 +537,17 @@ fn weight_grad_tiles<const M: usize, const A: usize, T: Tile<M, A>>(
     let accp = SharedMut(acc.as_mut_ptr());
     for first in (0..tiles).step_by(chunk) {
         let count = chunk.min(tiles - first);
-        (0..count.div_ceil(GRAD_TASK_TILES))
+        (0..count.div_ceil(TASK_TILES))
             .into_par_iter()
             .for_each(|task| {
-                let start = task * GRAD_TASK_TILES;
-                let n = GRAD_TASK_TILES.min(count - start);
+                let start = task * TASK_TILES;
+                let n = TASK_TILES.min(count - start);
                 // SAFETY: tiles start .. start + n of the chunk: this task's blocks of v and z,
-                // inside their capacities, zeroed before the slices are made.
+                // inside their capacities.
                 let (v, z) = unsafe {
-                    let (pv, pz) = (vp.at(start * points * ci), zp.at(start * points * co));
-                    std::ptr::write_bytes(pv, 0, n * points * ci);
-                    std::ptr::write_bytes(pz, 0, n * points * co);
                     (
-                        std::slice::from_raw_parts_mut(pv, n * points * ci),
-                        std::slice::from_raw_parts_mut(pz, n * points * co),
+                        vp.zeroed(start * points * ci, n * points * ci),
+                        zp.zeroed(start * points * co, n * points * co),
                     )
                 };
                 simd::input_transform::<M, A, T>(x, first + start, n, v_planes, v);
