@@ -152,104 +152,83 @@ mod tests {
     use super::*;
     use crate::flex_host::test_data as data;
 
-    /// Direct f64 sum of the 1×3×3 conv with padding 1.
-    fn reference(
-        x: &[f32],
+    /// Every tap of the 1×3×3 conv with padding 1 on [n, c, t, h, w] with `co` output
+    /// channels: `f(y index, x index, w index)` for each output value, input channel and
+    /// kernel position whose input pixel lies inside the frame (row-major indices of y
+    /// [n, co, t, h, w], x and the PyTorch weight [co, c, 1, 3, 3]). The three direct sums
+    /// below (forward, input and weight gradients) accumulate over these triples.
+    fn for_each_tap(
         [n, c, t, h, w]: [usize; 5],
-        wt: &[f32],
-        co_n: usize,
-        bias: &[f32],
-    ) -> Vec<f64> {
-        let mut out = vec![0.0f64; n * co_n * t * h * w];
+        co: usize,
+        mut f: impl FnMut(usize, usize, usize),
+    ) {
         for b in 0..n {
-            for co in 0..co_n {
-                for f in 0..t {
-                    for y in 0..h {
-                        for xx in 0..w {
-                            let mut s = bias[co] as f64;
-                            for ci in 0..c {
+            for o in 0..co {
+                for ci in 0..c {
+                    for fr in 0..t {
+                        for y in 0..h {
+                            for xx in 0..w {
+                                let out = (((b * co + o) * t + fr) * h + y) * w + xx;
                                 for ky in 0..3 {
                                     for kx in 0..3 {
                                         let (iy, ix) = (y + ky, xx + kx);
                                         if iy < 1 || ix < 1 || iy > h || ix > w {
                                             continue;
                                         }
-                                        let v =
-                                            x[(((b * c + ci) * t + f) * h + iy - 1) * w + ix - 1];
-                                        s +=
-                                            v as f64 * wt[((co * c + ci) * 3 + ky) * 3 + kx] as f64;
+                                        let inp =
+                                            (((b * c + ci) * t + fr) * h + iy - 1) * w + ix - 1;
+                                        f(out, inp, ((o * c + ci) * 3 + ky) * 3 + kx);
                                     }
                                 }
                             }
-                            out[(((b * co_n + co) * t + f) * h + y) * w + xx] = s;
                         }
                     }
                 }
             }
         }
-        out
+    }
+
+    /// (max |got − want|, max |want|).
+    fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
+        let err = got
+            .iter()
+            .zip(want)
+            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+        (err, want.iter().fold(0.0f64, |m, v| m.max(v.abs())))
     }
 
     #[test]
     fn forward_and_input_grad_match_direct_sums() {
         // 7×10 frames: partial tiles on both axes; 2 batch elements × 3 frames.
         let (n, c, co, t, h, w) = (2, 33, 35, 3, 7, 10);
+        let dims = [n, c, t, h, w];
         let x = data(n * c * t * h * w, 1);
         let wt = data(co * c * 9, 2);
         let bias = data(co, 3);
-        let y = conv(
-            &x,
-            [n, c, t, h, w],
-            &forward_kernel(&wt, c, co),
-            Some(&bias),
-        );
-        let want = reference(&x, [n, c, t, h, w], &wt, co, &bias);
-        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let err = y
-            .iter()
-            .zip(&want)
-            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+        let y = conv(&x, dims, &forward_kernel(&wt, c, co), Some(&bias));
+        // y[o] = bias[o] + Σ_{ci, ky, kx} w[o, ci, ky, kx] · x[ci](y + ky − 1, x + kx − 1).
+        let mut want = vec![0.0f64; y.len()];
+        for (out, v) in want.iter_mut().enumerate() {
+            *v = bias[out / (t * h * w) % co] as f64;
+        }
+        for_each_tap(dims, co, |out, inp, k| {
+            want[out] += x[inp] as f64 * wt[k] as f64
+        });
+        let (err, scale) = max_err(&y, &want);
         assert!(
             err <= tolerance(c) as f64 * scale,
             "forward err {err} (scale {scale})"
         );
 
-        // dL/dx for dL/dy = g: x'[ci] = Σ_co g[co] ⋆ flip(w[co, ci]).
+        // dL/dx for dL/dy = g: x'[ci] = Σ_co g[co] ⋆ flip(w[co, ci]), i.e. each tap's
+        // w · g[out] goes to the input pixel it read.
         let g = data(n * co * t * h * w, 4);
         let dx = conv(&g, [n, co, t, h, w], &input_grad_kernel(&wt, c, co), None);
         let mut want = vec![0.0f64; x.len()];
-        for b in 0..n {
-            for ci in 0..c {
-                for f in 0..t {
-                    for y in 0..h {
-                        for xx in 0..w {
-                            let mut s = 0.0f64;
-                            for o in 0..co {
-                                for ky in 0..3 {
-                                    for kx in 0..3 {
-                                        // y_out[y'] uses x[y' + ky − 1]: y' = y + 1 − ky.
-                                        let (oy, ox) = (y + 1, xx + 1);
-                                        if oy < ky || ox < kx || oy - ky >= h || ox - kx >= w {
-                                            continue;
-                                        }
-                                        let gv =
-                                            g[(((b * co + o) * t + f) * h + oy - ky) * w + ox - kx];
-                                        s +=
-                                            gv as f64 * wt[((o * c + ci) * 3 + ky) * 3 + kx] as f64;
-                                    }
-                                }
-                            }
-                            want[(((b * c + ci) * t + f) * h + y) * w + xx] = s;
-                        }
-                    }
-                }
-            }
-        }
-        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let err = dx
-            .iter()
-            .zip(&want)
-            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+        for_each_tap(dims, co, |out, inp, k| {
+            want[inp] += g[out] as f64 * wt[k] as f64
+        });
+        let (err, scale) = max_err(&dx, &want);
         assert!(
             err <= tolerance(co) as f64 * scale,
             "input grad err {err} (scale {scale})"
@@ -258,42 +237,17 @@ mod tests {
         // dL/dw[o, ci, ky, kx] = Σ g[o](y, x) · x[ci](y + ky − 1, x + kx − 1), with one to three
         // threads (the same result on each).
         let mut want = vec![0.0f64; wt.len()];
-        for b in 0..n {
-            for o in 0..co {
-                for ci in 0..c {
-                    for f in 0..t {
-                        for y in 0..h {
-                            for xx in 0..w {
-                                let gv = g[(((b * co + o) * t + f) * h + y) * w + xx] as f64;
-                                for ky in 0..3 {
-                                    for kx in 0..3 {
-                                        let (iy, ix) = (y + ky, xx + kx);
-                                        if iy < 1 || ix < 1 || iy > h || ix > w {
-                                            continue;
-                                        }
-                                        let v =
-                                            x[(((b * c + ci) * t + f) * h + iy - 1) * w + ix - 1];
-                                        want[((o * c + ci) * 3 + ky) * 3 + kx] += gv * v as f64;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for_each_tap(dims, co, |out, inp, k| {
+            want[k] += g[out] as f64 * x[inp] as f64
+        });
         let mut first: Option<Vec<f32>> = None;
         for threads in 1..=3 {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let dw = pool.install(|| weight_grad(&x, &g, [n, c, t, h, w], co));
-            let err = dw
-                .iter()
-                .zip(&want)
-                .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+            let dw = pool.install(|| weight_grad(&x, &g, dims, co));
+            let (err, scale) = max_err(&dw, &want);
             assert!(
                 err <= grad_tolerance(n * t * h * w) as f64 * scale,
                 "weight grad err {err} (scale {scale}, {threads} threads)"
