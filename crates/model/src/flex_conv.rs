@@ -33,10 +33,10 @@ use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::tensor::DType;
-use gemm::{Parallelism, gemm};
+use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::flex_host::{SharedMut, f32_tensor};
+use crate::flex_host::{SharedMut, f32_tensor, matmul_on};
 use crate::flex_temporal::{self, Temporal};
 use crate::flex_winograd;
 
@@ -434,26 +434,13 @@ fn conv(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f3
             // [col_len, len] columns and output positions [start, end) of every channel of
             // batch element `n`, which this task alone writes.
             unsafe {
-                gemm(
-                    c_out,
-                    len,
-                    col_len,
-                    dst.at(out_at),
-                    1,
-                    positions as isize,
-                    false,
-                    w_col.as_ptr(),
-                    1,
-                    col_len as isize,
-                    rhs,
-                    rhs_cs as isize,
-                    rhs_rs as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
+                matmul_on(
                     parallelism,
+                    [c_out, len, col_len],
+                    (dst.at(out_at), 1, positions),
+                    (w_col.as_ptr(), 1, col_len),
+                    (rhs, rhs_cs, rhs_rs),
+                    false,
                 );
             }
             for (co, &b) in bias.unwrap_or_default().iter().enumerate() {
@@ -582,26 +569,13 @@ pub fn weight_grad(
         // SAFETY: lhs is dY[n, :, start..end] (rows of stride `positions`), rhs the
         // [len, col_len] tile, dst the [c_out, col_len] accumulator; all in bounds.
         unsafe {
-            gemm(
-                c_out,
-                col_len,
-                len,
-                acc.as_mut_ptr(),
-                1,
-                col_len as isize,
-                true,
-                dy.as_ptr().add(n * c_out * positions + start),
-                1,
-                positions as isize,
-                col.as_ptr(),
-                1,
-                col_len as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
+            matmul_on(
                 par,
+                [c_out, col_len, len],
+                (acc.as_mut_ptr(), 1, col_len),
+                (dy.as_ptr().add(n * c_out * positions + start), 1, positions),
+                (col.as_ptr(), 1, col_len),
+                true,
             );
         }
     };

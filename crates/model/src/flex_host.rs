@@ -52,11 +52,28 @@ impl SharedMut {
 }
 
 /// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, every operand a strided view `(ptr, column stride,
-/// row stride)`; `accumulate` adds to dst instead of overwriting it.
+/// row stride)`; `accumulate` adds to dst instead of overwriting it. Single-threaded: for
+/// callers that run their GEMMs in parallel tasks ([`matmul_on`] takes the threads to use).
 ///
 /// # Safety
 /// Each view must lie inside its buffer, and dst must not be written by anyone else meanwhile.
 pub(crate) unsafe fn matmul(
+    dims: [usize; 3],
+    dst: (*mut f32, usize, usize),
+    lhs: (*const f32, usize, usize),
+    rhs: (*const f32, usize, usize),
+    accumulate: bool,
+) {
+    // SAFETY: the caller's.
+    unsafe { matmul_on(gemm::Parallelism::None, dims, dst, lhs, rhs, accumulate) }
+}
+
+/// [`matmul`] with its threads given by `parallelism`.
+///
+/// # Safety
+/// As [`matmul`].
+pub(crate) unsafe fn matmul_on(
+    parallelism: gemm::Parallelism,
     [m, n, k]: [usize; 3],
     dst: (*mut f32, usize, usize),
     lhs: (*const f32, usize, usize),
@@ -84,7 +101,7 @@ pub(crate) unsafe fn matmul(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }
