@@ -7,7 +7,8 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use crate::causal_conv::CausalConv3d;
-use crate::norm::{CausalNorm, group_norm};
+use crate::norm::{CausalNorm, group_norm, norm2d};
+use crate::precision::in_f32;
 use crate::resnet::conv2d;
 use crate::stream::Stream;
 
@@ -28,7 +29,8 @@ fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool, offset: usize)
     } else {
         scores
     };
-    softmax(scores, 3).matmul(v)
+    // The softmax in f32 when the compute copy is bf16 (crate::precision).
+    in_f32(scores, |s| softmax(s, 3)).matmul(v)
 }
 
 /// 2-D spatial attention over the H·W tokens of an image.
@@ -54,7 +56,7 @@ impl AttnBlock2d {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let hn = self.norm.forward(x.clone());
+        let hn = norm2d(&self.norm, x.clone());
         // [B, C, H, W] -> [B, 1, HW, C]
         let tokens = |t: Tensor<4>| t.reshape([b, 1, c, h * w]).swap_dims(2, 3);
         let out = attend(

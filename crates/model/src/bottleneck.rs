@@ -1,7 +1,7 @@
 //! Continuous bottlenecks (spec §6.2): AE (identity) and VAE (diagonal Gaussian).
 
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{DType, Distribution};
 
 /// Posterior of a VAE latent: mean and clamped log-variance, each [B, L, ...].
 #[derive(Clone, Debug)]
@@ -27,14 +27,17 @@ impl<const D: usize> Posterior<D> {
     }
 
     /// KL(q || N(0, I)) summed over all but the batch axis, averaged over the batch.
+    /// Computed in f32 whatever the latent's dtype (a loss sum).
     pub fn kl(&self) -> Tensor<1> {
-        let var = self.logvar.clone().exp();
+        let logvar = self.logvar.clone().cast(DType::F32);
+        let var = logvar.clone().exp();
         let b = self.mean.dims()[0];
         self.mean
             .clone()
+            .cast(DType::F32)
             .square()
             .add(var)
-            .sub(self.logvar.clone())
+            .sub(logvar)
             .sub_scalar(1.0)
             .mul_scalar(0.5)
             .sum()

@@ -84,7 +84,7 @@ impl CausalConv3d {
         if n == 0 {
             let [b, _, _, h, w] = x.dims();
             let c = self.conv3d.weight.dims()[0];
-            return Tensor::zeros([b, c, 0, h, w], &x.device());
+            return Tensor::zeros([b, c, 0, h, w], (&x.device(), x.dtype()));
         }
         self.conv(x)
     }

@@ -8,7 +8,7 @@ use burn::prelude::*;
 
 use crate::config::{PatchMethod, TokenizerConfig};
 use crate::encoder2d::Mid2d;
-use crate::norm::group_norm;
+use crate::norm::{group_norm, norm2d};
 use crate::resnet::{ResnetBlock2d, conv2d};
 use crate::upsample::Upsample2d;
 use crate::wavelet::unpatch2d;
@@ -76,7 +76,7 @@ impl Decoder2d {
                 h = us.forward(h);
             }
         }
-        let h = self.conv_out.forward(silu(self.norm_out.forward(h)));
+        let h = self.conv_out.forward(silu(norm2d(&self.norm_out, h)));
         unpatch2d(h, self.patch_size, self.patch_method)
     }
 }

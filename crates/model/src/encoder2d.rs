@@ -9,7 +9,7 @@ use burn::prelude::*;
 use crate::attention::AttnBlock2d;
 use crate::config::{PatchMethod, TokenizerConfig};
 use crate::downsample::Downsample2d;
-use crate::norm::group_norm;
+use crate::norm::{group_norm, norm2d};
 use crate::resnet::{ResnetBlock2d, conv2d};
 use crate::wavelet::patch2d;
 
@@ -97,6 +97,6 @@ impl Encoder2d {
             }
         }
         let h = self.mid.forward(h);
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(silu(norm2d(&self.norm_out, h)))
     }
 }

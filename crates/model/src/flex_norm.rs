@@ -10,8 +10,12 @@
 //! (3) dx = r·(g − mean g − x̂·mean(g·x̂)); dγ, dβ are the per-channel sums of (1).
 //! Every pass runs over planes in parallel.
 
+use std::marker::PhantomData;
+
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::retro_forward::RetroForward;
+use burn::backend::autodiff::checkpoint::state::BackwardStates;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -240,6 +244,27 @@ impl<B: FrameNormGrad> Backward<B, 3> for FrameNormBackward {
     }
 }
 
+/// Recomputes the norm's output from its inputs in the backward pass when gradient
+/// checkpointing dropped it.
+#[derive(Debug)]
+struct RetroFrameNorm<B> {
+    inputs: [NodeId; 3],
+    eps: f64,
+    _backend: PhantomData<B>,
+}
+
+impl<B: FrameNorm> RetroForward for RetroFrameNorm<B> {
+    fn forward(&self, states: &mut BackwardStates, out_node: NodeId) {
+        let [x, gamma, beta] = self.inputs;
+        let x = states.get_state::<FloatTensor<B>>(&x);
+        let gamma = states.get_state::<FloatTensor<B>>(&gamma);
+        let beta = states.get_state::<FloatTensor<B>>(&beta);
+        states.save(out_node, B::frame_norm(x, gamma, beta, self.eps))
+    }
+}
+
+/// Memory-bound (two passes over its input): with balanced gradient checkpointing its output
+/// is recomputed from the input when needed instead of kept; without, it is kept as before.
 impl<B: FrameNorm + FrameNormGrad, C: CheckpointStrategy> FrameNorm for Autodiff<B, C> {
     fn frame_norm(
         x: FloatTensor<Self>,
@@ -247,9 +272,16 @@ impl<B: FrameNorm + FrameNormGrad, C: CheckpointStrategy> FrameNorm for Autodiff
         beta: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self> {
+        let retro = RetroFrameNorm::<B> {
+            inputs: [x.id(), gamma.id(), beta.id()],
+            eps,
+            _backend: PhantomData,
+        };
         match FrameNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
+            .memory_bound()
+            .retro_forward(retro)
+            .parents([&x, &gamma, &beta])
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {

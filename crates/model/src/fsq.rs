@@ -5,6 +5,7 @@
 //! significant), digit_i = code_i·hw_i + hw_i, 0-based.
 
 use burn::prelude::*;
+use burn::tensor::DType;
 
 /// Levels of every released discrete model: codebook 64,000.
 pub const DEFAULT_LEVELS: [usize; 6] = [8, 8, 8, 5, 5, 5];
@@ -91,7 +92,14 @@ impl Fsq {
     }
 
     /// Codes (B×d×…, straight-through gradient) and 0-based indices (B×1×…, Int).
+    /// A bf16 `z` is quantised in f32 (the codes are cast back): rounding a bf16 tanh would
+    /// move values across code boundaries.
     pub fn quantize<const D: usize>(&self, z: Tensor<D>) -> (Tensor<D>, Tensor<D, Int>) {
+        let dtype = z.dtype();
+        if dtype != DType::F32 {
+            let (codes, indices) = self.quantize(z.cast(DType::F32));
+            return (codes.cast(dtype), indices);
+        }
         let device = z.device();
         let (codes, digits) = self.quantize_parts(z);
         // Levels may repeat, so the basis is laid out by position.

@@ -23,6 +23,7 @@ pub mod flex_winograd;
 pub mod fsq;
 pub mod grid;
 pub mod norm;
+pub mod precision;
 pub mod resnet;
 pub mod silu;
 pub mod stream;

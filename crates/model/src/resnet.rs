@@ -7,7 +7,7 @@ use burn::nn::{GroupNorm, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::causal_conv::{CausalConv3d, factorized, forward_seq_stream};
-use crate::norm::{CausalNorm, group_norm};
+use crate::norm::{CausalNorm, group_norm, norm2d};
 use crate::stream::Stream;
 
 /// 3×3 conv with padding 1 (or 1×1 with none).
@@ -41,8 +41,8 @@ impl ResnetBlock2d {
 
     /// [B, C_in, H, W] -> [B, C_out, H, W]
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = self.conv1.forward(silu(norm2d(&self.norm1, x.clone())));
+        let h = self.conv2.forward(silu(norm2d(&self.norm2, h)));
         let shortcut = match &self.nin_shortcut {
             Some(conv) => conv.forward(x),
             None => x,

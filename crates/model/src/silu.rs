@@ -9,7 +9,11 @@
 //! backend-extension API; other backends keep burn's `silu`.
 
 use burn::backend::autodiff::NodeId;
+use std::marker::PhantomData;
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::retro_forward::RetroForward;
+use burn::backend::autodiff::checkpoint::state::BackwardStates;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -202,11 +206,35 @@ impl<B: FusedSilu> Backward<B, 1> for SiluBackward {
     }
 }
 
+/// Recomputes the SiLU output from its input in the backward pass when gradient
+/// checkpointing dropped it.
+#[derive(Debug)]
+struct RetroSilu<B> {
+    input: NodeId,
+    _backend: PhantomData<B>,
+}
+
+impl<B: FusedSilu> RetroForward for RetroSilu<B> {
+    fn forward(&self, states: &mut BackwardStates, out_node: NodeId) {
+        let x = states.get_state::<FloatTensor<B>>(&self.input);
+        states.save(out_node, B::silu_fused(x))
+    }
+}
+
+/// Memory-bound (one cheap pass over its input): with balanced gradient checkpointing its
+/// output is not kept but recomputed from the input when the backward pass needs it; without
+/// checkpointing it is kept as before.
 impl<B: Backend + FusedSilu, C: CheckpointStrategy> FusedSilu for Autodiff<B, C> {
     fn silu_fused(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let retro = RetroSilu::<B> {
+            input: x.id(),
+            _backend: PhantomData,
+        };
         match SiluBackward
             .prepare::<C>([x.node()])
-            .compute_bound()
+            .memory_bound()
+            .retro_forward(retro)
+            .parents([&x])
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {

@@ -73,7 +73,7 @@ fn haar2d_level(x: Tensor<4>) -> Tensor<4> {
     let x = pad_odd(pad_odd(x, 2), 3);
     let [b, c, h, w] = x.dims();
     let (h2, w2) = (h / 2, w / 2);
-    let m = haar2d_matrix(&x.device());
+    let m = haar2d_matrix(&x.device()).cast(x.dtype());
     // [B, C, H2, 2, W2, 2] -> [B, C, H2, W2, 2(h), 2(w)] -> [N, 4]
     let blocks = x
         .reshape([b, c, h2, 2, w2, 2])
@@ -92,7 +92,10 @@ fn inverse_haar2d_level(x: Tensor<4>) -> Tensor<4> {
     let [b, c4, h, w] = x.dims();
     let c = c4 / 4;
     // The forward matrix M satisfies M·Mᵀ = I/4, so the inverse is 4·Mᵀ.
-    let m = haar2d_matrix(&x.device()).transpose().mul_scalar(4.0);
+    let m = haar2d_matrix(&x.device())
+        .cast(x.dtype())
+        .transpose()
+        .mul_scalar(4.0);
     x.reshape([b, 4, c, h, w])
         .permute([0, 2, 3, 4, 1])
         .reshape([b * c * h * w, 4])
@@ -110,7 +113,7 @@ fn haar3d_level(x: Tensor<5>) -> Tensor<5> {
     }
     let [b, c, t, h, w] = x.dims();
     let (t2, h2, w2) = (t / 2, h / 2, w / 2);
-    let m = haar3d_matrix(&x.device());
+    let m = haar3d_matrix(&x.device()).cast(x.dtype());
     // Split T first so that no intermediate exceeds rank 6:
     // [B·C·T2, 2, H2, 2, W2, 2] -> [B·C·T2, H2, W2, 2(t), 2(h), 2(w)] -> [N, 8]
     x.reshape([b * c * t2, 2, h2, 2, w2, 2])
@@ -131,7 +134,10 @@ fn inverse_haar3d_level(x: Tensor<5>) -> Tensor<5> {
         let inverse = flex_haar::transpose(&haar3d_entries()).map(|v| 8.0 * v);
         return flex_haar::haar3d(x, inverse, true);
     }
-    let m = haar3d_matrix(&x.device()).transpose().mul_scalar(8.0);
+    let m = haar3d_matrix(&x.device())
+        .cast(x.dtype())
+        .transpose()
+        .mul_scalar(8.0);
     x.reshape([b, 8, c * t * h * w])
         .swap_dims(1, 2)
         .reshape([b * c * t * h * w, 8])
