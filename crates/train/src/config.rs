@@ -12,6 +12,7 @@ use cosmotok_model::{TokenizerConfig, presets};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataConfig;
+use crate::precision::Precision;
 use cosmotok_losses::LossConfig;
 
 /// The whole training configuration, as resolved (the `[model]` preset expanded).
@@ -62,6 +63,12 @@ pub struct RunConfig {
     /// `["flex", "flex"]`: each micro-batch is split evenly across them, gradients are
     /// averaged (all-reduce mean) on `device`, and one optimizer step updates the weights.
     pub devices: Vec<String>,
+    /// `f32`, `bf16-mixed` (f32 master weights, bf16 forward/backward) or `bf16` (see
+    /// [`crate::precision`]).
+    pub precision: Precision,
+    /// Recompute the cheap (memory-bound) activations in the backward pass instead of keeping
+    /// them (burn-autodiff's balanced gradient checkpointing); same gradients, less memory.
+    pub activation_checkpointing: bool,
 }
 
 impl Default for RunConfig {
@@ -77,6 +84,8 @@ impl Default for RunConfig {
             keep_last: 3,
             device: "flex".into(),
             devices: Vec::new(),
+            precision: Precision::F32,
+            activation_checkpointing: false,
         }
     }
 }

@@ -4,14 +4,17 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
+use burn::tensor::{DType, FloatDType};
 use cosmotok_model::Tokenizer;
+use cosmotok_model::precision::cast_module;
 
 /// Collects every float parameter, flattened to 1-D, in visiting order.
 struct Flatten(Vec<Tensor<1>>);
 
 impl ModuleVisitor for Flatten {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let t = param.val();
+        // The EMA is f32 whatever the weights' dtype (`[run] precision = "bf16"`).
+        let t = param.val().cast(DType::F32);
         let n = t.shape().num_elements();
         self.0.push(t.reshape([n]));
     }
@@ -53,7 +56,7 @@ impl Ema {
     /// Starts the average at the current weights (detached from autodiff).
     pub fn new(model: &Tokenizer, beta: f64) -> Ema {
         Ema {
-            model: model.valid(),
+            model: cast_module(model.valid(), FloatDType::F32),
             beta,
         }
     }

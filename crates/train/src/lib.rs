@@ -11,8 +11,10 @@
 //!   in each log line.
 //! * [`device`]: device names (`flex`, `wgpu[:N|:integrated|:cpu]`, `cuda[:N]`).
 
+pub mod bench;
 pub mod checkpoint;
 pub mod clip;
+pub mod collective;
 pub mod config;
 pub mod data;
 pub mod device;
@@ -24,7 +26,9 @@ pub mod logger;
 pub mod lr;
 pub mod memory;
 pub mod metrics;
+pub mod precision;
 pub mod trainer;
 
 pub use config::TrainConfig;
+pub use precision::Precision;
 pub use trainer::{Resume, RunSummary, StepStats, TrainState, Trainer, TrainerOptions};

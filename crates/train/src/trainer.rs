@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::module::{Module, ParamId};
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::optim::{
     AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, OptimizerRecord,
 };
 use burn::prelude::*;
+use burn::tensor::{DType, GradientCheckpointingStrategy};
 use cosmotok_losses::{
     Discriminator, LeCam, ReconLoss, adaptive_weight_tensors, d_loss, g_loss, r1_penalty,
 };
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoints, STATE_FILE, write_atomic};
 use crate::clip::{clip_global_norm, scale_grads};
+use crate::collective::{Collective, all_reduce_mean};
 use crate::config::{TrainConfig, TrainMode};
 use crate::data::{Batch, Loader, LoaderPosition, Mode};
 use crate::ema::Ema;
@@ -33,6 +35,7 @@ use crate::eval::{EvalReport, evaluate};
 use crate::logger::{MetricsLog, progress_bar, summary};
 use crate::lr::learning_rate;
 use crate::memory::MemoryProbe;
+use crate::precision::Precision;
 
 /// Everything about the run's progress that is not a tensor (saved as `state.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -116,6 +119,8 @@ pub struct Trainer {
     last_layer: ParamId,
     /// Data-parallel replica devices (autodiff), empty or one for single-device training.
     replicas: Vec<Device>,
+    /// How the replicas' gradients are averaged (NCCL between CUDA devices).
+    collective: Collective,
     loader: Loader,
     eval_batches: Vec<Batch>,
     pub state: TrainState,
@@ -201,10 +206,57 @@ struct Pass {
     recon: Option<Tensor<5>>,
 }
 
+/// The autodiff device of a run on `base`: with balanced gradient checkpointing
+/// (`[run] activation_checkpointing`), burn-autodiff keeps the outputs of compute-bound ops
+/// (convs, matmuls, reductions, cosmotok's fused SiLU / norm / Haar kernels are memory-bound
+/// and recomputed) and recomputes the rest in the backward pass.
+pub fn autodiff_device(base: &Device, checkpointing: bool) -> Device {
+    let device = base.clone().autodiff();
+    if checkpointing {
+        device.gradient_checkpointing()
+    } else {
+        device
+    }
+}
+
+/// `module` forked onto `device` (fresh autodiff leaves there), its parameters carrying the
+/// device's gradient-checkpointing strategy: a fork onto the same backend (Flex to Flex) keeps
+/// the strategy the tensors had, and burn refuses ops that mix strategies.
+pub fn fork_onto<M: Module>(module: M, device: &Device) -> M {
+    struct Strategy(GradientCheckpointingStrategy);
+    impl ModuleMapper for Strategy {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let s = self.0;
+            param.map(|t| t.with_gradient_checkpointing_strategy(s))
+        }
+    }
+    let module = module.fork(device);
+    match device.gradient_checkpointing_strategy() {
+        Some(s @ GradientCheckpointingStrategy::Balanced) => module.map(&mut Strategy(s)),
+        _ => module,
+    }
+}
+
+/// The forward of a training step in the run's precision: the compute copy of `model`
+/// encodes and decodes `x` (cast to the compute dtype); the reconstruction is returned in f32
+/// (the losses and the discriminator are f32), the KL is f32 already.
+fn forward(
+    model: &Tokenizer,
+    precision: Precision,
+    x: Tensor<5>,
+    sample: bool,
+) -> (Option<Tensor<1>>, Tensor<5>) {
+    let compute = precision.compute_copy(model);
+    let (enc, recon) = compute.autoencode(x.cast(precision.compute()), sample);
+    let kl = enc.posterior.as_ref().map(|p| p.kl());
+    (kl, recon.cast(DType::F32))
+}
+
 /// Forward, reconstruction loss, backward of `loss · scale`; gradients of `trainable` only.
 #[allow(clippy::too_many_arguments)]
 fn recon_pass(
     model: &Tokenizer,
+    precision: Precision,
     loss_fn: &ReconLoss,
     x: Tensor<5>,
     sample: bool,
@@ -213,8 +265,7 @@ fn recon_pass(
     trainable: &[ParamId],
     poison: bool,
 ) -> Pass {
-    let (enc, recon) = model.autoencode(x.clone(), sample);
-    let kl = enc.posterior.as_ref().map(|p| p.kl());
+    let (kl, recon) = forward(model, precision, x.clone(), sample);
     let out = loss_fn.forward_with(x, recon.clone(), None, kl, step);
     let mut loss = out.total;
     if poison {
@@ -263,7 +314,15 @@ impl Trainer {
             cfg.eval.videos = false;
         }
         let base = crate::device::parse(&cfg.run.device)?;
-        let device = base.clone().autodiff();
+        let precision = cfg.run.precision;
+        if precision != Precision::F32 && !base.supports_dtype(DType::BF16) {
+            bail!(
+                "[run] precision = \"{precision}\": device `{}` has no bf16 support; use \
+                 precision = \"f32\" there",
+                cfg.run.device
+            );
+        }
+        let device = autodiff_device(&base, cfg.run.activation_checkpointing);
         let run_dir = cfg.run.out_dir.clone();
         std::fs::create_dir_all(&run_dir)
             .with_context(|| format!("cannot create the run directory `{}`", run_dir.display()))?;
@@ -283,7 +342,10 @@ impl Trainer {
         let init = Device::flex().autodiff();
         init.seed(cfg.run.seed);
         base.seed(cfg.run.seed);
-        let mut model = params::initialized(Tokenizer::new(&cfg.model, &init)?).fork(&device);
+        let mut model = fork_onto(
+            params::initialized(Tokenizer::new(&cfg.model, &init)?),
+            &device,
+        );
         let mut finetune_report = None;
         if resume_from.is_none()
             && let Some(from) = &cfg.finetune.from
@@ -311,13 +373,14 @@ impl Trainer {
             }
             finetune_report = Some(report);
         }
+        let model = precision.to_master(model);
         let trainable = trainable_ids(&model, cfg.finetune.mode);
         let optim = adamw(cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay);
         let ema = cfg.ema.enabled.then(|| Ema::new(&model, cfg.ema.beta));
         let loss = ReconLoss::new(&cfg.loss, &device).map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
         let adv = &cfg.loss.adversarial;
         let gan = adv.enabled.then(|| Gan {
-            disc: params::initialized(Discriminator::new(adv, &init)).fork(&device),
+            disc: fork_onto(params::initialized(Discriminator::new(adv, &init)), &device),
             optim: adamw([adv.betas.0, adv.betas.1], cfg.optim.eps, 0.0),
             lecam: LeCam::new(adv.lecam_decay),
         });
@@ -327,8 +390,24 @@ impl Trainer {
             .run
             .devices
             .iter()
-            .map(|d| crate::device::parse(d).map(|d| d.autodiff()))
+            .map(|d| {
+                crate::device::parse(d)
+                    .map(|d| autodiff_device(&d, cfg.run.activation_checkpointing))
+            })
             .collect::<Result<Vec<_>>>()?;
+        let names = cfg
+            .run
+            .devices
+            .iter()
+            .map(|d| crate::device::parse_name(d))
+            .collect::<Result<Vec<_>>>()?;
+        let collective = Collective::for_devices(&names, &replicas);
+        if collective.is_nccl() {
+            tracing::info!(
+                "data parallelism over {} CUDA devices: gradients averaged with NCCL all-reduce",
+                replicas.len()
+            );
+        }
         let loader = Loader::new(&cfg.data, Mode::Train)?;
         let eval_batches = Loader::eval_batches(&cfg.data)?;
         let log = MetricsLog::open(&run_dir)?;
@@ -346,6 +425,7 @@ impl Trainer {
             gan,
             last_layer,
             replicas,
+            collective,
             loader,
             eval_batches,
             state: TrainState {
@@ -420,6 +500,7 @@ impl Trainer {
             } else {
                 recon_pass(
                     &self.model,
+                    self.cfg.run.precision,
                     &self.loss,
                     x.clone(),
                     sample,
@@ -440,7 +521,7 @@ impl Trainer {
             {
                 // Second forward for the adversarial term (burn backpropagates a graph once).
                 self.base.seed(seed ^ micro as u64);
-                let (_, recon2) = self.model.autoencode(x.clone(), sample);
+                let (_, recon2) = forward(&self.model, self.cfg.run.precision, x.clone(), sample);
                 let gl = g_loss(gan.disc.forward(recon2), adv.loss);
                 *terms.entry("g_adv".into()).or_default() +=
                     gl.clone().into_scalar::<f32>() as f64 / accum as f64;
@@ -516,7 +597,11 @@ impl Trainer {
                 adaptive_weight: adaptive,
             });
         }
-        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.model =
+            self.cfg
+                .run
+                .precision
+                .optimizer_step(&mut self.optim, lr, self.model.clone(), grads);
         if let Some(ema) = &mut self.ema {
             ema.update(&self.model, step, self.cfg.ema.start);
         }
@@ -569,9 +654,9 @@ impl Trainer {
     }
 
     /// One micro-batch split evenly over the replica devices: each replica runs forward and
-    /// backward on its shard in its own thread, the gradients are brought to the main device
-    /// and averaged (all-reduce mean), so the result equals the single-device gradient of the
-    /// whole micro-batch.
+    /// backward on its shard in its own thread; the gradients are averaged — by NCCL
+    /// all-reduce between CUDA devices, else on the main device (see [`crate::collective`]) —
+    /// so the result equals the single-device gradient of the whole micro-batch.
     fn data_parallel_pass(
         &self,
         x: Tensor<5>,
@@ -583,7 +668,16 @@ impl Trainer {
         let n = self.replicas.len();
         let b = x.dims()[0];
         let per = b / n;
-        let scale = 1.0 / (accum * n) as f64;
+        let nccl = match &self.collective {
+            Collective::Nccl { devices, .. } => Some(devices),
+            Collective::Gather => None,
+        };
+        // Gathering sums the replicas' gradients, NCCL averages them.
+        let scale = if nccl.is_some() {
+            1.0 / accum as f64
+        } else {
+            1.0 / (accum * n) as f64
+        };
         let results: Vec<Pass> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .replicas
@@ -591,13 +685,22 @@ impl Trainer {
                 .enumerate()
                 .map(|(i, dev)| {
                     let shard = x.clone().narrow(0, i * per, per).to_device(dev);
-                    let model = self.model.clone().fork(dev);
+                    let model = fork_onto(self.model.clone(), dev);
                     let loss = &self.loss;
                     let trainable = &self.trainable;
                     let main = &self.device;
+                    let precision = self.cfg.run.precision;
                     scope.spawn(move || {
-                        let mut p =
-                            recon_pass(&model, loss, shard, sample, step, scale, trainable, poison);
+                        let mut p = recon_pass(
+                            &model, precision, loss, shard, sample, step, scale, trainable, poison,
+                        );
+                        if let Some(devices) = nccl {
+                            all_reduce_mean(&model, &mut p.grads, devices);
+                            if i > 0 {
+                                // Every replica now holds the mean; the first one's is used.
+                                p.grads = GradientsParams::new();
+                            }
+                        }
                         p.grads = p.grads.to_device(main, &model);
                         p.recon = None;
                         p
@@ -674,8 +777,7 @@ impl Trainer {
                 let err = |what: &str, e: &dyn std::fmt::Display| {
                     anyhow::anyhow!("cannot write the {what} of the checkpoint: {e}")
                 };
-                self.model
-                    .clone()
+                Precision::to_f32(self.model.clone())
                     .save_file(dir.join("model.bpk"))
                     .map_err(|e| err("model", &e))?;
                 self.optim
@@ -715,10 +817,11 @@ impl Trainer {
         .with_context(|| ctx(STATE_FILE))?;
         // Loading a burnpack module record restores the parameter ids, which key the optimizer
         // state.
-        self.model = Tokenizer::new(&self.cfg.model, &self.device)?
+        let model = Tokenizer::new(&self.cfg.model, &self.device)?
             .try_load_file(dir.join("model.bpk"))
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| ctx("model (model.bpk)"))?;
+        self.model = self.cfg.run.precision.to_master(model);
         let record = OptimizerRecord::load(dir.join("optim.bpk"))
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| ctx("optimizer state (optim.bpk)"))?;
@@ -735,7 +838,7 @@ impl Trainer {
                     "{}: no EMA weights; the EMA restarts from the weights",
                     dir.display()
                 );
-                self.model.valid()
+                Precision::to_f32(self.model.valid())
             };
         }
         if let Some(gan) = &mut self.gan {
@@ -771,7 +874,7 @@ impl Trainer {
     pub fn evaluate(&mut self, write_grids: bool) -> Result<EvalReport> {
         let model = match (&self.ema, self.cfg.ema.use_for_eval) {
             (Some(ema), true) => ema.model.clone(),
-            _ => self.model.valid(),
+            _ => Precision::to_f32(self.model.valid()),
         };
         let video_dir =
             (write_grids && self.cfg.eval.videos && self.cfg.eval.grids > 0).then(|| {
