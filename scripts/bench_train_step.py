@@ -112,10 +112,24 @@ def natural_key(p):
     return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", os.path.basename(p))]
 
 
-def load_clip():
-    """The frame folder as a [3, T, H, W] float tensor in [-1, 1]."""
+def cover_size(height, width):
+    """The 4:3 size the 256×192 frames are resized to so that a height×width crop fits (the
+    native size when it already does), as the Rust side's bucket does."""
+    side = max(height, width, 192)
+    if side <= 192 and width <= 256:
+        return 256, 192
+    return (side * 4 + 2) // 3, side
+
+
+def load_clip(height=0, width=0):
+    """The frame folder as a [3, T, H, W] float tensor in [-1, 1] (resized to cover a
+    height×width crop, bilinear with antialiasing, when the frames are smaller)."""
     files = sorted(glob.glob(os.path.join(FRAMES, "*.png")), key=natural_key)
-    frames = [np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) for f in files]
+    size = cover_size(height, width)
+    imgs = [Image.open(f).convert("RGB") for f in files]
+    if imgs[0].size != size:
+        imgs = [im.resize(size, Image.BILINEAR) for im in imgs]
+    frames = [np.asarray(im, dtype=np.float32) for im in imgs]
     a = np.stack(frames, 0) / 127.5 - 1.0  # [T, H, W, 3]
     return torch.from_numpy(a).permute(3, 0, 1, 2).contiguous()
 
@@ -124,7 +138,7 @@ class Loader:
     """Random crops (time and space) of the clip, like the Rust placeholder loader."""
 
     def __init__(self, frames, height, width, batch, seed=3):
-        self.clip = load_clip()
+        self.clip = load_clip(height, width)
         self.t, self.h, self.w, self.b = frames, height, width, batch
         self.rng = np.random.default_rng(seed)
 
@@ -182,6 +196,11 @@ def main():
     ap.add_argument("--perceptual", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (the machine has 2 cores)")
     ap.add_argument("--write-vgg", metavar="PATH", help="only write the random VGG-16 safetensors and exit")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--precision", default="f32", choices=["f32", "bf16-mixed"],
+                    help="bf16-mixed: torch.autocast(bfloat16) around forward and loss, f32 weights")
+    ap.add_argument("--checkpointing", type=int, default=0,
+                    help="1: diffusers' gradient checkpointing of the VAE's blocks")
     args = ap.parse_args()
     if args.write_vgg:
         write_vgg(args.write_vgg)
@@ -189,9 +208,16 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(7)
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    autocast = (lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)) \
+        if args.precision == "bf16-mixed" else (lambda: torch.autocast(device_type=dev.type, enabled=False))
     t0 = time.perf_counter()
-    vae = build_model(args.channels).train()
-    perc = Perceptual(args.vgg) if args.perceptual != 0.0 else None
+    vae = build_model(args.channels).train().to(dev)
+    if args.checkpointing:
+        vae.enable_gradient_checkpointing()
+    perc = Perceptual(args.vgg).to(dev) if args.perceptual != 0.0 else None
     params = [p for p in vae.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.5, 0.999), eps=1e-8, weight_decay=0.01)
     ema = [p.detach().clone() for p in params]
@@ -201,11 +227,12 @@ def main():
     num_params = sum(p.numel() for p in vae.parameters())
 
     def step():
-        x = loader.next_batch()
-        xhat = autoencode(vae, x)
-        loss = (xhat - x).abs().mean()
-        if perc is not None:
-            loss = loss + args.perceptual * perc(x, xhat)
+        x = loader.next_batch().to(dev)
+        with autocast():
+            xhat = autoencode(vae, x)
+            loss = (xhat.float() - x).abs().mean()
+            if perc is not None:
+                loss = loss + args.perceptual * perc(x, xhat)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -215,24 +242,38 @@ def main():
         return loss.item()
 
     losses = [step() for _ in range(args.warmup)]
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(args.steps):
+        sync()
         t = time.perf_counter()
         losses.append(step())
+        sync()
         times.append(time.perf_counter() - t)
     peak_train = peak_rss_mib()
+    gpu = {}
+    if cuda:
+        gpu = {
+            "gpu_peak_allocated_mib": torch.cuda.max_memory_allocated() / 2**20,
+            "gpu_peak_reserved_mib": torch.cuda.max_memory_reserved() / 2**20,
+            "gpu_name": torch.cuda.get_device_name(),
+        }
 
     shape = [args.batch, 3, args.frames, args.height, args.width]
-    x = torch.rand(shape) * 2 - 1
+    x = (torch.rand(shape) * 2 - 1).to(dev)
     enc_t, dec_t = [], []
     vae.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         for i in range(args.warmup + args.steps):
+            sync()
             t = time.perf_counter()
             z = vae.encode(x).latent_dist.mode()
+            sync()
             te = time.perf_counter() - t
             t = time.perf_counter()
             vae.decode(z).sample
+            sync()
             td = time.perf_counter() - t
             if i >= args.warmup:
                 enc_t.append(te)
@@ -242,7 +283,11 @@ def main():
         json.dumps(
             {
                 "impl": "pytorch",
-                "backend": f"torch {torch.__version__} CPU, {torch.get_num_threads()} threads",
+                "backend": f"torch {torch.__version__} "
+                + (torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"),
+                "device": args.device,
+                "precision": args.precision,
+                "checkpointing": bool(args.checkpointing),
                 "model": "diffusers AutoencoderKLCosmos, Cosmos-1.0 CV8x8x8 structure",
                 "channels": args.channels,
                 "input": shape,
@@ -259,6 +304,7 @@ def main():
                 "losses": losses,
                 "peak_rss_train_mib": peak_train,
                 "peak_rss_mib": peak_rss_mib(),
+                **gpu,
             }
         )
     )

@@ -1,5 +1,6 @@
 //! `cosmotok`: train, fine-tune, evaluate and run NVIDIA Cosmos tokenizers.
 
+mod bench_cmd;
 mod check_device;
 mod codec;
 mod config_arg;
@@ -54,6 +55,9 @@ enum Command {
     /// Check a GPU device against Flex: the same weights and batch through encode, decode and
     /// one training step; prints the errors per stage and fails beyond tolerance.
     CheckDevice(check_device::CheckDeviceArgs),
+    /// Time one training step (and encode / decode) of a CV8x8x8-structured model on a device;
+    /// prints JSON (the benchmark of scripts/bench_train_step.sh and scripts/gpu_check.sh).
+    BenchStep(bench_cmd::BenchStepArgs),
 }
 
 fn main() {
@@ -82,6 +86,7 @@ fn main() {
         Command::Data(a) => data_cmd::run(a),
         Command::Convert(a) => convert_cmd::run(a),
         Command::CheckDevice(a) => check_device::run_cmd(a),
+        Command::BenchStep(a) => bench_cmd::run(a),
     });
     if let Err(e) = result {
         eprintln!("error: {e:#}");
