@@ -175,7 +175,8 @@ done
 # ---- 4. the same step on wgpu ---------------------------------------------------------------
 WGPU_DEV=wgpu
 [ "$DRY" = 1 ] && WGPU_DEV=wgpu:cpu
-if "$BIN" bench-step --device "$WGPU_DEV" --steps 0 2>&1 | grep -q "not compiled in"; then
+probe=$("$BIN" bench-step --device "$WGPU_DEV" --steps 0 2>&1 || true)
+if grep -q "which this build lacks" <<< "$probe"; then
     say "4. wgpu: this binary has no wgpu feature (skipped)"
     record '{"part": "wgpu", "ok": true, "skipped": "binary built without the wgpu feature"}'
 else

@@ -3,6 +3,7 @@
 //! 10/1.5]; videos go through the VGG frame by frame.
 
 use burn::prelude::*;
+use burn::tensor::DType;
 
 use crate::config::GramMode;
 use crate::vgg::Vgg16;
@@ -45,7 +46,11 @@ impl FeaturePair {
             .iter()
             .zip(&self.xhat)
             .zip(LAYER_WEIGHTS)
-            .map(|((a, b), w)| b.clone().sub(a.clone()).abs().mean().mul_scalar(w))
+            // The mean in f32 when the VGG runs in bf16.
+            .map(|((a, b), w)| {
+                let d = b.clone().sub(a.clone()).cast(DType::F32);
+                d.abs().mean().mul_scalar(w)
+            })
             .reduce(|a, b| a.add(b))
             .expect("five layers")
     }
@@ -57,8 +62,9 @@ impl FeaturePair {
             .zip(&self.xhat)
             .zip(LAYER_WEIGHTS)
             .map(|((a, b), w)| {
-                let ga = gram_matrix(a.clone(), self.batch, self.frames, mode);
-                let gb = gram_matrix(b.clone(), self.batch, self.frames, mode);
+                // Gram matrices are sums over every position: in f32.
+                let ga = gram_matrix(a.clone().cast(DType::F32), self.batch, self.frames, mode);
+                let gb = gram_matrix(b.clone().cast(DType::F32), self.batch, self.frames, mode);
                 gb.sub(ga).square().mean().mul_scalar(w)
             })
             .reduce(|a, b| a.add(b))

@@ -72,6 +72,16 @@ impl ReconLoss {
         Self::with_vgg(cfg, vgg)
     }
 
+    /// Runs the VGG of the perceptual and Gram terms in `dtype` (bf16 under mixed precision, as
+    /// autocast does; see [`Vgg16::cast`]). The host-memory VGG used on Flex stays f32.
+    pub fn set_vgg_dtype(&mut self, dtype: burn::tensor::FloatDType) {
+        if self.cpu_vgg.is_none()
+            && let Some(vgg) = self.vgg.take()
+        {
+            self.vgg = Some(vgg.cast(dtype));
+        }
+    }
+
     /// Uses an already built VGG (e.g. randomly initialised in tests).
     pub fn with_vgg(cfg: &LossConfig, vgg: Option<Vgg16>) -> Result<Self, LossError> {
         cfg.validate()?;

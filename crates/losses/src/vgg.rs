@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use burn::module::Param;
+use burn::module::{Module, ModuleMapper, Param};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{DType, FloatDType};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::LossError;
@@ -159,7 +160,32 @@ impl Vgg16 {
 
     /// [N, 3, H, W] in [-1, 1] → relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
     /// ([N, w_b, H/2^b, W/2^b] for b = 0..4).
+    /// The same VGG with its weights cast to `dtype` (bf16 under mixed precision on a GPU, as
+    /// PyTorch's autocast runs it). The VGG is frozen, so no gradient flows to its weights.
+    pub fn cast(self, dtype: FloatDType) -> Self {
+        struct Cast(FloatDType);
+        impl ModuleMapper for Cast {
+            fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let dtype = self.0;
+                p.map(|t| t.cast(dtype))
+            }
+        }
+        Self {
+            convs: self.convs.map(&mut Cast(dtype)),
+            shift: self.shift.cast(dtype),
+            scale: self.scale.cast(dtype),
+        }
+    }
+
+    /// The dtype the VGG computes in (its weights').
+    pub fn dtype(&self) -> DType {
+        self.shift.dtype()
+    }
+
+    /// relu1_2 … relu5_3 of `x` [N, 3, H, W] in [-1, 1], computed in the VGG's dtype (`x` is
+    /// cast to it).
     pub fn features(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let x = x.cast(self.dtype());
         let mut h = x.sub(self.shift.clone()).div(self.scale.clone());
         let mut out = Vec::with_capacity(5);
         let mut k = 0;

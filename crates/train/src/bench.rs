@@ -72,7 +72,7 @@ pub fn cover_size(height: usize, width: usize) -> [usize; 2] {
     if side <= 192 && width <= 256 {
         return [256, 192];
     }
-    [(side * 4 + 2) / 3, side]
+    [(side * 4).div_ceil(3), side]
 }
 
 fn train_config(a: &BenchStep, out: &Path) -> Result<crate::TrainConfig> {

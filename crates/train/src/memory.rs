@@ -1,5 +1,6 @@
-//! Memory reporting for the training log: device memory on GPU backends (Burn's
-//! `Device::memory_pool_usage`), the process's resident set on Flex (`/proc/self/status`).
+//! Memory reporting for the training log: device memory on GPU backends, CUDA and wgpu alike
+//! (Burn's `Device::memory_pool_usage`, which burn-cubecl answers for every runtime), the
+//! process's resident set on Flex (`/proc/self/status`).
 //!
 //! Fields (MiB, written to `metrics.jsonl` and the progress line once per `log_every`):
 //! * GPU: `gpu_mem_in_use_mib` (bytes held by live tensors), `gpu_mem_reserved_mib` (what the

@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | `f32` (default) | f32 | f32 | f32 |
 //! | `bf16-mixed` | f32 | bf16 compute copy, with the norm statistics, attention softmax, FSQ rounding and KL in f32 | f32 |
-//! | `bf16` | bf16 (EMA f32) | bf16, same f32 islands | f32 |
+//! | `bf16` | bf16 weights; AdamW moments and EMA f32 | bf16, same f32 islands | f32 |
 //!
 //! `bf16-mixed` is the Cosmos recipe's precision (PyTorch `torch.autocast(bfloat16)` with f32
 //! parameters): each step makes a bf16 copy of the master weights with

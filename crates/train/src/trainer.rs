@@ -377,7 +377,11 @@ impl Trainer {
         let trainable = trainable_ids(&model, cfg.finetune.mode);
         let optim = adamw(cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay);
         let ema = cfg.ema.enabled.then(|| Ema::new(&model, cfg.ema.beta));
-        let loss = ReconLoss::new(&cfg.loss, &device).map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
+        let mut loss =
+            ReconLoss::new(&cfg.loss, &device).map_err(|e| anyhow::anyhow!("[loss] {e}"))?;
+        // The perceptual VGG in the compute dtype, as autocast runs it (not on Flex, whose
+        // host-memory VGG is f32).
+        loss.set_vgg_dtype(precision.compute_dtype());
         let adv = &cfg.loss.adversarial;
         let gan = adv.enabled.then(|| Gan {
             disc: fork_onto(params::initialized(Discriminator::new(adv, &init)), &device),
