@@ -127,7 +127,7 @@ impl Tokenizer {
     }
 
     /// The AE / VAE / FSQ bottleneck applied to quant_conv's output.
-    fn bottleneck(&self, moments: Tensor<5>, sample: bool) -> Encoded {
+    pub fn bottleneck(&self, moments: Tensor<5>, sample: bool) -> Encoded {
         match self.config().formulation {
             Formulation::Ae => Encoded {
                 latent: moments,

@@ -66,8 +66,10 @@ pub struct RunConfig {
     /// `f32`, `bf16-mixed` (f32 master weights, bf16 forward/backward) or `bf16` (see
     /// [`crate::precision`]).
     pub precision: Precision,
-    /// Recompute the cheap (memory-bound) activations in the backward pass instead of keeping
-    /// them (burn-autodiff's balanced gradient checkpointing); same gradients, less memory.
+    /// Activation checkpointing: the encoder becomes a recomputed segment (its activations are
+    /// never alive together with the decoder's) and burn-autodiff's balanced checkpointing
+    /// recomputes the element-wise activations inside each segment; same gradients, less
+    /// memory, one more encoder forward per step (see `trainer::recon_pass`).
     pub activation_checkpointing: bool,
 }
 

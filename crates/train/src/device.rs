@@ -217,11 +217,17 @@ fn open(name: &str, parsed: DeviceName) -> Result<Device> {
             #[cfg(feature = "cuda")]
             {
                 let count = Device::enumerate(burn::tensor::DeviceType::Cuda).len();
+                if count == 0 {
+                    bail!(
+                        "device `{name}`: no CUDA device found (is the NVIDIA driver loaded? \
+                         `nvidia-smi` lists the GPUs)"
+                    );
+                }
                 if index >= count {
                     bail!(
                         "device `{name}`: CUDA device {index} does not exist; this machine has \
                          {count} CUDA device(s) (cuda:0 … cuda:{})",
-                        count.saturating_sub(1)
+                        count - 1
                     );
                 }
                 return Ok(Device::cuda(index));

@@ -208,8 +208,8 @@ struct Pass {
 
 /// The autodiff device of a run on `base`: with balanced gradient checkpointing
 /// (`[run] activation_checkpointing`), burn-autodiff keeps the outputs of compute-bound ops
-/// (convs, matmuls, reductions, cosmotok's fused SiLU / norm / Haar kernels are memory-bound
-/// and recomputed) and recomputes the rest in the backward pass.
+/// (convs, matmuls, reductions) and recomputes the memory-bound ones (element-wise ops,
+/// reshapes, cosmotok's fused SiLU and per-frame norm) in the backward pass.
 pub fn autodiff_device(base: &Device, checkpointing: bool) -> Device {
     let device = base.clone().autodiff();
     if checkpointing {
@@ -252,11 +252,28 @@ fn forward(
     (kl, recon.cast(DType::F32))
 }
 
+/// How the forward and backward of a step run: the precision, and whether the encoder is a
+/// recomputed segment (`[run] activation_checkpointing`, see [`recon_pass`]).
+#[derive(Clone, Copy, Debug)]
+struct Compute {
+    precision: Precision,
+    segmented: bool,
+}
+
 /// Forward, reconstruction loss, backward of `loss · scale`; gradients of `trainable` only.
+///
+/// Segmented (activation checkpointing), the encoder is a checkpointed segment, as
+/// `torch.utils.checkpoint` would make it: (1) the encoder runs without a graph and only its
+/// output (quant_conv's moments) is kept; (2) bottleneck, decoder and losses run with a graph
+/// from those moments as a leaf, and their backward gives the decoder's gradients and
+/// dL/dmoments; (3) the encoder runs again with a graph, and the backward of
+/// Σ moments · dL/dmoments gives its gradients. The encoder's and the decoder's activations
+/// are never alive together (the peak is the larger of the two, not their sum) for the cost of
+/// a second encoder forward; the gradients are those of the unsegmented pass.
 #[allow(clippy::too_many_arguments)]
 fn recon_pass(
     model: &Tokenizer,
-    precision: Precision,
+    how: Compute,
     loss_fn: &ReconLoss,
     x: Tensor<5>,
     sample: bool,
@@ -265,8 +282,28 @@ fn recon_pass(
     trainable: &[ParamId],
     poison: bool,
 ) -> Pass {
-    let (kl, recon) = forward(model, precision, x.clone(), sample);
-    let out = loss_fn.forward_with(x, recon.clone(), None, kl, step);
+    let precision = how.precision;
+    let mut moments_leaf = None;
+    let (kl, recon) = if how.segmented {
+        // (1) The encoder without a graph.
+        let strategy = x.gradient_checkpointing_strategy();
+        let compute = precision.compute_copy(model).valid();
+        let moments = compute.encode_moments(x.clone().cast(precision.compute()).inner());
+        let mut leaf = moments.autodiff();
+        if let Some(s) = strategy {
+            leaf = leaf.with_gradient_checkpointing_strategy(s);
+        }
+        let leaf = leaf.require_grad();
+        moments_leaf = Some(leaf.clone());
+        // (2) Bottleneck and decoder with a graph, from the moments.
+        let compute = precision.compute_copy(model);
+        let enc = compute.bottleneck(leaf, sample);
+        let kl = enc.posterior.as_ref().map(|p| p.kl());
+        (kl, compute.decode(enc.latent).cast(DType::F32))
+    } else {
+        forward(model, precision, x.clone(), sample)
+    };
+    let out = loss_fn.forward_with(x.clone(), recon.clone(), None, kl, step);
     let mut loss = out.total;
     if poison {
         loss = loss.mul_scalar(f32::NAN);
@@ -278,7 +315,24 @@ fn recon_pass(
         .map(|(n, t)| (n, t.into_scalar::<f32>() as f64))
         .collect();
     let mut g = loss.mul_scalar(scale).backward();
-    let grads = GradientsParams::from_params(&mut g, model, trainable);
+    let mut grads = GradientsParams::from_params(&mut g, model, trainable);
+    if let Some(leaf) = moments_leaf {
+        let d_moments = leaf.grad_remove(&mut g).expect("the moments feed the loss");
+        drop(g);
+        // (3) The encoder again, with a graph; backward of Σ moments · dL/dmoments.
+        let compute = precision.compute_copy(model);
+        let moments = compute.encode_moments(x.cast(precision.compute()));
+        let surrogate = moments
+            .cast(DType::F32)
+            .mul(d_moments.cast(DType::F32))
+            .sum();
+        let mut g = surrogate.backward();
+        let encoder = GradientsParams::from_params(&mut g, model, trainable);
+        let mut acc = GradientsAccumulator::<Tokenizer>::new();
+        acc.accumulate(model, grads);
+        acc.accumulate(model, encoder);
+        grads = acc.grads();
+    }
     Pass {
         grads,
         loss: value,
@@ -458,6 +512,13 @@ impl Trainer {
         Ok(trainer)
     }
 
+    fn compute(&self) -> Compute {
+        Compute {
+            precision: self.cfg.run.precision,
+            segmented: self.cfg.run.activation_checkpointing,
+        }
+    }
+
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
     }
@@ -504,7 +565,7 @@ impl Trainer {
             } else {
                 recon_pass(
                     &self.model,
-                    self.cfg.run.precision,
+                    self.compute(),
                     &self.loss,
                     x.clone(),
                     sample,
@@ -693,10 +754,10 @@ impl Trainer {
                     let loss = &self.loss;
                     let trainable = &self.trainable;
                     let main = &self.device;
-                    let precision = self.cfg.run.precision;
+                    let how = self.compute();
                     scope.spawn(move || {
                         let mut p = recon_pass(
-                            &model, precision, loss, shard, sample, step, scale, trainable, poison,
+                            &model, how, loss, shard, sample, step, scale, trainable, poison,
                         );
                         if let Some(devices) = nccl {
                             all_reduce_mean(&model, &mut p.grads, devices);

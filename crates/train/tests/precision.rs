@@ -149,8 +149,9 @@ fn pure_bf16_trains_and_resumes() {
     assert_eq!(again.grad_norm, next.grad_norm);
 }
 
-/// Activation checkpointing recomputes instead of keeping: the same training losses and
-/// gradient norms as without it (to float noise), in f32 and in bf16-mixed.
+/// Activation checkpointing (balanced recomputation plus the encoder as a recomputed segment)
+/// recomputes instead of keeping: the same training losses and gradient norms as without it, in
+/// f32 (to float noise) and in bf16-mixed (to bf16 noise).
 #[test]
 fn activation_checkpointing_gives_the_same_steps() {
     for precision in [Precision::F32, Precision::Bf16Mixed] {
@@ -164,14 +165,18 @@ fn activation_checkpointing_gives_the_same_steps() {
         for _ in 0..3 {
             let (a, b) = (off.step().unwrap(), on.step().unwrap());
             let rel = |x: f64, y: f64| (x - y).abs() / x.abs().max(1e-12);
-            assert!(
-                rel(a.loss, b.loss) <= 1e-5,
-                "{precision}: loss {} vs {}",
-                a.loss,
-                b.loss
-            );
+            // bf16-mixed: bf16 results move at the ulp level with the grouping of ops (the
+            // checkpointed step runs the encoder once without autodiff); 1e-3 is still 2×
+            // below bf16's resolution.
+            let tol = if precision == Precision::F32 {
+                1e-5
+            } else {
+                1e-3
+            };
+            let (la, lb) = (a.loss, b.loss);
+            assert!(rel(la, lb) <= tol, "{precision}: loss {la} vs {lb}");
             let (ga, gb) = (a.grad_norm.unwrap(), b.grad_norm.unwrap());
-            assert!(rel(ga, gb) <= 1e-5, "{precision}: grad norm {ga} vs {gb}");
+            assert!(rel(ga, gb) <= tol, "{precision}: grad norm {ga} vs {gb}");
         }
     }
 }
