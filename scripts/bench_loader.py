@@ -22,7 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# (ratio W/H, resize W, resize H) per key, spec §9.2 (only the classes the videos use).
+# (ratio W/H, resize W, resize H) per key, docs/architecture.md §9.2 (only the classes the
+# videos use).
 RESIZE = {
     256: {"4:3": (320, 256), "16:9": (320, 192)},
     720: {"4:3": (960, 720), "16:9": (1280, 720)},

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Load a cosmotok-saved safetensors file into the OFFICIAL PyTorch modules with
-`load_state_dict(strict=True)` (spec §7: the saved file must carry exactly the official keys).
+`load_state_dict(strict=True)` (docs/architecture.md §7: the saved file must carry exactly the official keys).
 
 Not run in CI (needs torch and the official Cosmos tokenizer code). Usage:
 

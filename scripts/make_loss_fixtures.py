@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One-off generator of the cosmotok-losses reference fixtures (tests/fixtures/losses/).
 
-Written from the spec formulas (shared/spec/cosmos-architecture.md §9.2) in PyTorch, reusing
+Written from the recipe's formulas (docs/architecture.md §9.2) in PyTorch, reusing
 torchvision's VGG-16 layer structure with tiny widths and random weights (the real weights cannot
 be downloaded here). Run once; the outputs are committed, CI never runs Python:
 

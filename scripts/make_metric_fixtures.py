@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference PSNR/SSIM values for cosmotok's metrics tests (TokenBench formulas, spec §11).
+"""Reference PSNR/SSIM values for cosmotok's metrics tests (TokenBench formulas, docs/architecture.md §11).
 
 Ground truth: frames 1-3 of assets/media/frames/episode_000 (real photos, 256x192).
 "Reconstruction": the same frames blurred and JPEG-compressed with Pillow (saved as PNG so the

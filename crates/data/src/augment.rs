@@ -1,6 +1,6 @@
-//! Spatial / temporal augmentation of one clip into a bucket's crop (spec §9.2): resize the
-//! smallest side to the bucket's resize target then crop (or, with `crop_only_prob`, crop at
-//! native resolution with reflection padding), horizontal flip, temporal reversal, and
+//! Spatial / temporal augmentation of one clip into a bucket's crop (docs/architecture.md §9.2):
+//! resize the smallest side to the bucket's resize target then crop (or, with `crop_only_prob`,
+//! crop at native resolution with reflection padding), horizontal flip, temporal reversal, and
 //! normalisation to `[-1, 1]`.
 //!
 //! The resize is antialiased bilinear (PyTorch `interpolate(mode="bilinear", antialias=True)`,

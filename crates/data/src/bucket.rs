@@ -1,17 +1,18 @@
 //! Aspect-ratio buckets: the five classes 1:1, 3:4, 4:3, 9:16, 16:9 with the resize and crop
-//! tables of the spec (§9.2), or a custom table.
+//! tables of the official recipe (docs/architecture.md §9.2), or a custom table.
 //!
 //! Every clip goes to the bucket whose ratio is closest to its `W/H` in log space (so 2:1 and
 //! 1:2 are equally far from 1:1). A batch only holds clips of one bucket.
 //!
 //! Crop choice (documented design): `crop = C > 0` gives a crop whose long side is `C` rounded
 //! down to a multiple of 16 and whose short side is `C * short/long` rounded down to a multiple
-//! of 16 (`C = 256` reproduces the spec's 256 table exactly: 256², 256×192, 192×256, 256×144,
+//! of 16 (`C = 256` reproduces the recipe's 256 table exactly: 256², 256×192, 192×256, 256×144,
 //! 144×256); each side is then capped at the resize target rounded down to a multiple of 16.
-//! `crop = 0` asks for full-frame (validation) crops: the spec's validation table at 720 (704²,
+//! `crop = 0` asks for full-frame (validation) crops: the recipe's validation table at 720 (704²,
 //! 944×704, 704×944, 1264×704, 704×1264) and 1080 (1424×1072, 1072×1424, 1904×1072,
 //! 1072×1904), and the resize target rounded down to a multiple of 16 at the other keys (the
-//! spec lists none there; note the spec's 720 crops are 16 below the target, not just rounded).
+//! recipe lists none there; note the recipe's 720 crops are 16 below the target, not just
+//! rounded).
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
@@ -44,7 +45,7 @@ pub struct Bucket {
     pub crop: [u32; 2],
 }
 
-/// The five spec classes as (name, W, H).
+/// The five recipe classes as (name, W, H).
 pub const SPEC_RATIOS: [(&str, u32, u32); 5] = [
     ("1:1", 1, 1),
     ("4:3", 4, 3),
@@ -53,8 +54,8 @@ pub const SPEC_RATIOS: [(&str, u32, u32); 5] = [
     ("9:16", 9, 16),
 ];
 
-/// Resize targets `[W, H]` of the spec §9.2 per resolution key, in [`SPEC_RATIOS`] order
-/// (`None`: the class does not exist at that key, e.g. 1:1 at 1080).
+/// Resize targets `[W, H]` of the docs/architecture.md §9.2 per resolution key, in [`SPEC_RATIOS`]
+/// order (`None`: the class does not exist at that key, e.g. 1:1 at 1080).
 pub fn spec_resize(resolution: u32) -> Option<[Option<[u32; 2]>; 5]> {
     let t = |a: [u32; 2], b, c, d, e| [Some(a), Some(b), Some(c), Some(d), Some(e)];
     Some(match resolution {
@@ -78,7 +79,7 @@ fn floor16(v: u32) -> u32 {
     v / 16 * 16
 }
 
-/// Validation crops `[W, H]` of the spec §9.2 (`crop = 0`) where it lists them, in
+/// Validation crops `[W, H]` of the docs/architecture.md §9.2 (`crop = 0`) where it lists them, in
 /// [`SPEC_RATIOS`] order.
 pub fn spec_validation_crop(resolution: u32) -> Option<[Option<[u32; 2]>; 5]> {
     match resolution {
@@ -131,11 +132,11 @@ fn parse_ratio(s: &str) -> Option<f64> {
 }
 
 impl BucketTable {
-    /// The spec table at `resolution` with crop key `crop`.
+    /// The official recipe's table at `resolution` with crop key `crop`.
     pub fn spec(resolution: u32, crop: u32) -> Result<BucketTable> {
         let Some(sizes) = spec_resize(resolution) else {
             bail!(
-                "data.resolution = {resolution}: not a resolution key of the spec tables \
+                "data.resolution = {resolution}: not a resolution key of the recipe's tables \
                  (expected 256, 360, 480, 512, 720 or 1080, or give a custom `[[data.buckets]]` \
                  table)"
             );
@@ -195,7 +196,7 @@ impl BucketTable {
         Ok(BucketTable { buckets })
     }
 
-    /// The table of a config: the custom one when given, else the spec one.
+    /// The table of a config: the custom one when given, else the official recipe's.
     pub fn from_config(cfg: &DataConfig) -> Result<BucketTable> {
         if cfg.buckets.is_empty() {
             BucketTable::spec(cfg.resolution, cfg.crop)

@@ -85,11 +85,12 @@ pub struct DataConfig {
     /// When set, the stride per file is `round(file_fps / target_fps)` (at least 1) instead of
     /// `frame_stride` (files without a known frame rate use `frame_stride`).
     pub target_fps: Option<f64>,
-    /// Resize key of the spec §9.2 tables: 256, 360, 480, 512, 720 or 1080. Ignored when
+    /// Resize key of the docs/architecture.md §9.2 tables: 256, 360, 480, 512, 720 or 1080. Ignored
+    /// when
     /// `buckets` is given.
     pub resolution: u32,
-    /// Crop size: the long side of the crop (the spec's `crop=256` table is 256×256, 256×192,
-    /// 192×256, 256×144, 144×256), capped per ratio at the largest multiple-of-16 size inside the
+    /// Crop size: the long side of the crop (the official recipe's `crop=256` table is 256×256,
+    /// 256×192, 192×256, 256×144, 144×256), capped per ratio at the largest multiple-of-16 size inside the
     /// resize target; 0 = full-frame validation crops (see [`crate::bucket`]). Ignored when
     /// `buckets` is given.
     pub crop: u32,

@@ -1,11 +1,11 @@
-//! Aspect-ratio buckets: the spec §9.2 tables (transcribed here independently) and the ratio
-//! assignment of the bundled media.
+//! Aspect-ratio buckets: the docs/architecture.md §9.2 tables (transcribed here independently) and
+//! the ratio assignment of the bundled media.
 mod common;
 
 use common::media;
 use cosmotok_data::{BucketSpec, BucketTable, DataConfig, Mode, SourceConfig};
 
-/// (ratio, resize W×H) rows of spec §9.2 per resolution key.
+/// (ratio, resize W×H) rows of docs/architecture.md §9.2 per resolution key.
 fn spec_rows(key: u32) -> Vec<(&'static str, [u32; 2])> {
     match key {
         256 => vec![
@@ -102,7 +102,7 @@ fn spec_crop_256_table() {
 
 #[test]
 fn spec_validation_crops() {
-    // crop = 0: the largest multiple-of-16 crop inside the resize target = the spec's
+    // crop = 0: the largest multiple-of-16 crop inside the resize target = the official recipe's
     // validation crops.
     let t = BucketTable::spec(720, 0).unwrap();
     for (name, crop) in [
@@ -177,8 +177,8 @@ fn custom_table_checks() {
     assert!(e.contains("\"W:H\""), "{e}");
 }
 
-/// At the spec 256 table, loader batches of the bundled images land in the right buckets with
-/// the spec crop sizes.
+/// At the official 256 table, loader batches of the bundled images land in the right buckets with
+/// the official crop sizes.
 #[test]
 fn loader_batches_use_spec_crops() {
     let cfg = DataConfig {

@@ -1,6 +1,6 @@
 //! The `[loss]` table of the training TOML: every term's weight schedule, the VGG weights, and
-//! the adversarial stage (`[loss.adversarial]`). Defaults are the spec §9.2 recipe (L1 1.0,
-//! perceptual 0.1→0.073 at 500k, Gram 0→0.062 at 500k, KL 1e-6) with the GAN off.
+//! the adversarial stage (`[loss.adversarial]`). Defaults are the docs/architecture.md §9.2 recipe
+//! (L1 1.0, perceptual 0.1→0.073 at 500k, Gram 0→0.062 at 500k, KL 1e-6) with the GAN off.
 
 use std::path::PathBuf;
 
@@ -20,7 +20,7 @@ pub enum PixelKind {
     L2,
 }
 
-/// How the Gram matrix of a video's features is normalised (spec §9.2).
+/// How the Gram matrix of a video's features is normalised (docs/architecture.md §9.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum GramMode {

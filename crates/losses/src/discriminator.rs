@@ -3,7 +3,7 @@
 //! channel of patch logits. The 3-D variant uses 4×4×4 kernels; the first
 //! `temporal_downsamples` convs also stride 2 in time. Norm: GroupNorm after inner convs (no
 //! conv bias there, as with taming's BatchNorm), spectral norm on every conv, or none.
-//! No discriminator architecture is published by NVIDIA (spec §9.1).
+//! No discriminator architecture is published by NVIDIA (docs/architecture.md §9.1).
 
 use burn::module::Param;
 use burn::nn::Initializer;

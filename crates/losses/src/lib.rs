@@ -1,5 +1,5 @@
-//! cosmotok-losses: the training losses of the Cosmos tokenizer recipe (spec §9.2) plus the
-//! adversarial fine-tuning stage the paper mentions but NVIDIA never released.
+//! cosmotok-losses: the training losses of the Cosmos tokenizer recipe (docs/architecture.md §9.2)
+//! plus the adversarial fine-tuning stage the paper mentions but NVIDIA never released.
 //!
 //! * [`ReconLoss`]: pixel L1/L2 (optional mask), VGG-16 perceptual and Gram-matrix losses, the
 //!   VAE KL term, each weighted by a [`Schedule`] of the iteration; extra terms (e.g. a RAFT
@@ -10,7 +10,7 @@
 //!   [`d_loss`] / [`g_loss`] (hinge, non-saturating), [`LeCam`], [`r1_penalty`],
 //!   [`adaptive_weight`] and [`combine_grads`] for the generator step.
 //!
-//! Section numbers refer to `shared/spec/cosmos-architecture.md`.
+//! Section numbers (`§N`) refer to `docs/architecture.md`.
 //!
 //! # The `[loss]` table
 //!

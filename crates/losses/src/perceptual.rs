@@ -1,5 +1,5 @@
-//! Perceptual (feature L1) and Gram-matrix losses on VGG-16 features (spec §9.2): no LPIPS
-//! linear heads, no feature normalisation, per-layer weights [1/2.6, 1/4.8, 1/3.7, 1/5.6,
+//! Perceptual (feature L1) and Gram-matrix losses on VGG-16 features (docs/architecture.md §9.2):
+//! no LPIPS linear heads, no feature normalisation, per-layer weights [1/2.6, 1/4.8, 1/3.7, 1/5.6,
 //! 10/1.5]; videos go through the VGG frame by frame.
 
 use burn::prelude::*;

@@ -1,6 +1,6 @@
-//! The reconstruction loss of the tokenizer (spec §9.2 `TokenizerLoss`): pixel + perceptual +
-//! Gram (+ KL for VAEs, + any extra [`ReconTerm`], e.g. a future RAFT optical-flow loss), each
-//! weighted by its schedule at the current iteration.
+//! The reconstruction loss of the tokenizer (docs/architecture.md §9.2 `TokenizerLoss`): pixel +
+//! perceptual + Gram (+ KL for VAEs, + any extra [`ReconTerm`], e.g. a future RAFT optical-flow
+//! loss), each weighted by its schedule at the current iteration.
 
 use burn::prelude::*;
 
@@ -12,8 +12,8 @@ use crate::schedule::Schedule;
 use crate::vgg::Vgg16;
 use crate::vgg_cpu::CpuVgg;
 
-/// Extension point for additional reconstruction terms (the RAFT flow loss of spec §9.2 is
-/// out of scope; implement this trait and register it with [`ReconLoss::with_term`]).
+/// Extension point for additional reconstruction terms (the RAFT flow loss of docs/architecture.md
+/// §9.2 is out of scope; implement this trait and register it with [`ReconLoss::with_term`]).
 pub trait ReconTerm: Send + Sync {
     /// Unweighted loss of x̂ against x ([B, C, T, H, W] each), shape `[1]`.
     fn forward(&self, x: Tensor<5>, xhat: Tensor<5>) -> Tensor<1>;

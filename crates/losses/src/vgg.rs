@@ -1,6 +1,7 @@
 //! torchvision VGG-16 `features` (conv part) up to relu5_3, frozen, with the LPIPS scaling
-//! layer in front (spec §9.2). Weights come from `scripts/convert_vgg16.py` (torchvision key
-//! names `features.N.weight/bias`); widths are configurable so tests can use a tiny VGG-16.
+//! layer in front (docs/architecture.md §9.2). Weights come from `scripts/convert_vgg16.py`
+//! (torchvision key names `features.N.weight/bias`); widths are configurable so tests can use a
+//! tiny VGG-16.
 
 use std::path::Path;
 

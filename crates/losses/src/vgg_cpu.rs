@@ -467,7 +467,7 @@ impl CpuVgg {
     }
 
     /// The perceptual loss Σ_l w_l·mean|f_l(x) − f_l(x̂)| and the Gram loss
-    /// Σ_l w_l·mean(G_l(x) − G_l(x̂))² (spec §9.2, the same definitions as
+    /// Σ_l w_l·mean(G_l(x) − G_l(x̂))² (docs/architecture.md §9.2, the same definitions as
     /// [`FeaturePair`](crate::perceptual::FeaturePair)), plus the gradient of
     /// `w_perc·perceptual + w_gram·gram` w.r.t. x̂. `x` and `xhat` are row-major
     /// [B, 3, T, H, W]. A zero weight skips that loss (its value is then 0).

@@ -1,5 +1,5 @@
-//! Loss-weight schedules and the `[loss]` TOML table: the spec §9.2 defaults, the three TOML
-//! forms, validation errors naming the field, and the adversarial start/warm-up factor.
+//! Loss-weight schedules and the `[loss]` TOML table: the docs/architecture.md §9.2 defaults, the
+//! three TOML forms, validation errors naming the field, and the adversarial start/warm-up factor.
 
 use cosmotok_losses::config::{DiscKind, DiscNorm, GanLoss, PixelKind};
 use cosmotok_losses::{LossConfig, Schedule};

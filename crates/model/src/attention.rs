@@ -1,5 +1,5 @@
-//! Single-head self-attention blocks (spec §4.1, §5.4): norm → q, k, v (pointwise convs) →
-//! softmax(q·kᵀ / √C) · v → proj_out → residual. Keys: norm, q, k, v, proj_out.
+//! Single-head self-attention blocks (docs/architecture.md §4.1, §5.4): norm → q, k, v (pointwise
+//! convs) → softmax(q·kᵀ / √C) · v → proj_out → residual. Keys: norm, q, k, v, proj_out.
 
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;

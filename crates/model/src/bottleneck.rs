@@ -1,4 +1,4 @@
-//! Continuous bottlenecks (spec §6.2): AE (identity) and VAE (diagonal Gaussian).
+//! Continuous bottlenecks (docs/architecture.md §6.2): AE (identity) and VAE (diagonal Gaussian).
 
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};

@@ -1,4 +1,5 @@
-//! CausalConv3d (spec §5.1) and the factorized (1×3×3 then 3×1×1) conv built from it.
+//! CausalConv3d (docs/architecture.md §5.1) and the factorized (1×3×3 then 3×1×1) conv built from
+//! it.
 
 use burn::nn::PaddingConfig3d;
 use burn::nn::conv::{Conv3d, Conv3dConfig};

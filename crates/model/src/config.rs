@@ -1,6 +1,6 @@
-//! Tokenizer configuration: the architecture hyper-parameters of spec §1, with validation that
-//! names the offending field, and a parser for the official Cosmos config dict (the `config`
-//! object of the fixture JSONs).
+//! Tokenizer configuration: the architecture hyper-parameters of docs/architecture.md §1, with
+//! validation that names the offending field, and a parser for the official Cosmos config dict (the
+//! `config` object of the fixture JSONs).
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +12,7 @@ pub enum Modality {
     Video,
 }
 
-/// What sits between `quant_conv` and `post_quant_conv` (spec §6).
+/// What sits between `quant_conv` and `post_quant_conv` (docs/architecture.md §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Formulation {
@@ -24,7 +24,7 @@ pub enum Formulation {
     Fsq,
 }
 
-/// Patchifier in front of the encoder (spec §3).
+/// Patchifier in front of the encoder (docs/architecture.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PatchMethod {
@@ -32,7 +32,7 @@ pub enum PatchMethod {
     Rearrange,
 }
 
-/// Which convs a hybrid up/down-sampler owns (spec §7.3): only those its flags use
+/// Which convs a hybrid up/down-sampler owns (docs/architecture.md §7.3): only those its flags use
 /// (Cosmos-Tokenize1, 1.0 and most 0.1 JITs), or always conv1/conv2/conv3 (Nov-2024 code,
 /// 0.1-CV8x8x8 JIT and the reference fixtures).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -82,7 +82,7 @@ pub struct TokenizerConfig {
     /// 1 for image models.
     #[serde(default = "default_one")]
     pub temporal_compression: usize,
-    /// Pre-Sep-2024 placement of the decoder's temporal upsampler (spec §5.8).
+    /// Pre-Sep-2024 placement of the decoder's temporal upsampler (docs/architecture.md §5.8).
     #[serde(default)]
     pub legacy_mode: bool,
     #[serde(default)]
@@ -389,7 +389,8 @@ impl TokenizerConfig {
         Ok(())
     }
 
-    /// Checks an input's frame count and size against the compression rules of spec §2.
+    /// Checks an input's frame count and size against the compression rules of docs/architecture.md
+    /// §2.
     pub fn check_input(
         &self,
         frames: usize,
@@ -522,7 +523,7 @@ impl TokenizerConfig {
             1
         };
         // The official continuous video class builds the decoder with [2, 4] for 4x temporal
-        // compression whatever the config says (spec §1.2, fixtures README).
+        // compression whatever the config says (docs/architecture.md §1.2, fixtures README).
         let decoder_channels_mult = if video && !discrete && temporal_compression == 4 {
             Some(vec![2, 4])
         } else {

@@ -1,5 +1,5 @@
-//! 2-D image decoder (spec §4.3): conv_in → mid → levels (deepest first) of resnet blocks with
-//! optional nearest ×2 upsampling → norm → swish → conv_out → Haar unpatcher.
+//! 2-D image decoder (docs/architecture.md §4.3): conv_in → mid → levels (deepest first) of resnet
+//! blocks with optional nearest ×2 upsampling → norm → swish → conv_out → Haar unpatcher.
 
 use crate::silu::silu;
 use burn::nn::GroupNorm;

@@ -1,6 +1,6 @@
-//! Factorized causal video decoder (spec §5.8): factorized conv_in → mid → levels (deepest
-//! first) of factorized resnet blocks with hybrid upsamplers after every level but level 0 →
-//! per-frame norm → swish → conv_out → 3-D Haar unpatcher.
+//! Factorized causal video decoder (docs/architecture.md §5.8): factorized conv_in → mid → levels
+//! (deepest first) of factorized resnet blocks with hybrid upsamplers after every level but level 0
+//! → per-frame norm → swish → conv_out → 3-D Haar unpatcher.
 
 use crate::silu::silu;
 use burn::prelude::*;
@@ -21,7 +21,7 @@ pub struct UpLevel3d {
     pub upsample: Option<HybridUpsample3d>,
 }
 
-/// Flags of the upsampler that runs `i_rev` steps after the mid block (spec §5.8).
+/// Flags of the upsampler that runs `i_rev` steps after the mid block (docs/architecture.md §5.8).
 pub fn upsample_flags(i_rev: usize, sd: usize, td: usize, legacy_mode: bool) -> (bool, bool) {
     let temporal = if legacy_mode {
         i_rev < td

@@ -1,4 +1,5 @@
-//! Down-samplers: 2-D strided conv (spec §4.1) and the causal hybrid 3-D sampler (spec §5.5).
+//! Down-samplers: 2-D strided conv (docs/architecture.md §4.1) and the causal hybrid 3-D sampler
+//! (docs/architecture.md §5.5).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;

@@ -1,5 +1,5 @@
-//! 2-D image encoder (spec §4.2): Haar patcher → conv_in → levels of resnet blocks with
-//! optional downsampling → mid (res, attn, res) → norm → swish → conv_out.
+//! 2-D image encoder (docs/architecture.md §4.2): Haar patcher → conv_in → levels of resnet blocks
+//! with optional downsampling → mid (res, attn, res) → norm → swish → conv_out.
 
 use crate::silu::silu;
 use burn::nn::GroupNorm;

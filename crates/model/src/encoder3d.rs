@@ -1,6 +1,6 @@
-//! Factorized causal video encoder (spec §5.7): 3-D Haar patcher → factorized conv_in → levels
-//! of factorized resnet blocks with hybrid downsamplers after every level but the last → mid
-//! (res, spatial attn, causal temporal attn, res) → per-frame norm → swish → conv_out.
+//! Factorized causal video encoder (docs/architecture.md §5.7): 3-D Haar patcher → factorized
+//! conv_in → levels of factorized resnet blocks with hybrid downsamplers after every level but the
+//! last → mid (res, spatial attn, causal temporal attn, res) → per-frame norm → swish → conv_out.
 
 use crate::silu::silu;
 use burn::prelude::*;

@@ -1,4 +1,4 @@
-//! One 3-D Haar level (spec §3) and its inverse as direct, parallel Flex kernels.
+//! One 3-D Haar level (docs/architecture.md §3) and its inverse as direct, parallel Flex kernels.
 //!
 //! burn has no op for "each 2×2×2 block times an 8×8 matrix", so [`crate::wavelet`] writes it
 //! as reshape → 6-D permute → [N, 8]·[8, 8] matmul → permute: two strided copies of the whole

@@ -1,4 +1,4 @@
-//! Finite scalar quantisation (spec §6.1). No learned parameters.
+//! Finite scalar quantisation (docs/architecture.md §6.1). No learned parameters.
 //!
 //! bound(z) = tanh(z + shift)·half_l − offset, quantise = round-half-even with a straight-through
 //! gradient, divided by half_width = L // 2; index = Σ digit_i·basis_i (first dim least

@@ -1,6 +1,6 @@
-//! Infers the architecture of a checkpoint from its key names and shapes (spec §7.3): patch
-//! size from conv_in, widths from the blocks, levels from `down.{i}`, sampler placement from
-//! which sampler convs exist. Pure function of the key → shape map; no I/O.
+//! Infers the architecture of a checkpoint from its key names and shapes (docs/architecture.md
+//! §7.3): patch size from conv_in, widths from the blocks, levels from `down.{i}`, sampler
+//! placement from which sampler convs exist. Pure function of the key → shape map; no I/O.
 
 use std::collections::BTreeMap;
 
@@ -170,7 +170,7 @@ pub fn infer_config(s: &Shapes, levels: Option<Vec<usize>>) -> Result<TokenizerC
     Ok(cfg)
 }
 
-/// Whether a checkpoint stores sampler convs that its flags never use (spec §7.3).
+/// Whether a checkpoint stores sampler convs that its flags never use (docs/architecture.md §7.3).
 pub fn stores_unused_sampler_convs(s: &Shapes, cfg: &TokenizerConfig) -> bool {
     if !cfg.is_video() {
         return false;

@@ -1,8 +1,8 @@
 //! cosmotok-model: the NVIDIA Cosmos causal wavelet tokenizers (image/video, AE/VAE/FSQ) in
 //! Burn, weight-compatible with the official PyTorch state_dicts. No I/O beyond weights.
 //!
-//! The spec this follows is `shared/spec/cosmos-architecture.md`; section numbers in comments
-//! refer to it.
+//! The architecture is described in `docs/architecture.md` (with the public NVIDIA sources it
+//! follows); `§N` in comments refers to its sections.
 
 pub mod attention;
 pub mod bottleneck;

@@ -1,5 +1,5 @@
 //! Normalisations: GroupNorm-32 for the 2-D models, per-frame GroupNorm-1 ("CausalNormalize",
-//! spec §5.2) for the video models. Both use eps 1e-6 and a per-channel affine.
+//! docs/architecture.md §5.2) for the video models. Both use eps 1e-6 and a per-channel affine.
 
 use burn::nn::{GroupNorm, GroupNormConfig};
 use burn::prelude::*;

@@ -1,5 +1,5 @@
-//! Presets for every released Cosmos tokenizer (spec §1.2): the 0.1, 1.0 and Tokenize1
-//! generations. Names are the Hugging Face repo names without the `nvidia/` prefix.
+//! Presets for every released Cosmos tokenizer (docs/architecture.md §1.2): the 0.1, 1.0 and
+//! Tokenize1 generations. Names are the Hugging Face repo names without the `nvidia/` prefix.
 
 use crate::config::{Formulation, Modality, PatchMethod, SamplerConvs, TokenizerConfig};
 use crate::fsq::DEFAULT_LEVELS;

@@ -1,5 +1,5 @@
-//! Resnet blocks: 2-D (spec §4.1) and factorized causal 3-D (spec §5.3).
-//! h = norm1 → swish → conv1 → norm2 → swish → (dropout 0) → conv2; out = shortcut(x) + h.
+//! Resnet blocks: 2-D (docs/architecture.md §4.1) and factorized causal 3-D (docs/architecture.md
+//! §5.3). h = norm1 → swish → conv1 → norm2 → swish → (dropout 0) → conv2; out = shortcut(x) + h.
 
 use crate::silu::silu;
 use burn::nn::conv::{Conv2d, Conv2dConfig};

@@ -1,5 +1,5 @@
-//! SiLU, `x · σ(x)`, the activation after every norm (spec §5.3), with one fused, parallel
-//! Flex kernel for the forward pass and one for the gradient.
+//! SiLU, `x · σ(x)`, the activation after every norm (docs/architecture.md §5.3), with one fused,
+//! parallel Flex kernel for the forward pass and one for the gradient.
 //!
 //! burn computes SiLU as `x.mul(sigmoid(x))`: on Flex a serial pass calling libm's `expf` per
 //! element, a multiply, and in the backward pass three more element-wise ops and an add, all on

@@ -1,6 +1,6 @@
-//! The tokenizer wrappers (spec §4.4, §5.10): encoder → quant_conv → bottleneck (AE, VAE or
-//! FSQ); post_quant_conv → decoder. Image and video networks share one 5-D API: images are
-//! [B, C, T, H, W] with every frame encoded independently (T = 1 for a plain image).
+//! The tokenizer wrappers (docs/architecture.md §4.4, §5.10): encoder → quant_conv → bottleneck
+//! (AE, VAE or FSQ); post_quant_conv → decoder. Image and video networks share one 5-D API: images
+//! are [B, C, T, H, W] with every frame encoded independently (T = 1 for a plain image).
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
@@ -165,10 +165,10 @@ impl Tokenizer {
         self.encode_with(x, false)
     }
 
-    /// Encodes a long clip chunk by chunk with a carried temporal cache (spec §5.12: every
-    /// temporal op is causal), giving the latents of a whole-clip encode at bounded activation
-    /// memory. `chunk_frames` must be a multiple of the temporal compression t; the first
-    /// chunk takes `1 + chunk_frames` frames, later ones `chunk_frames`. Image models encode
+    /// Encodes a long clip chunk by chunk with a carried temporal cache (docs/architecture.md
+    /// §5.12: every temporal op is causal), giving the latents of a whole-clip encode at bounded
+    /// activation memory. `chunk_frames` must be a multiple of the temporal compression t; the
+    /// first chunk takes `1 + chunk_frames` frames, later ones `chunk_frames`. Image models encode
     /// frames independently, `chunk_frames` at a time.
     pub fn encode_chunked(
         &self,

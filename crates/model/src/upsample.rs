@@ -1,4 +1,5 @@
-//! Up-samplers: 2-D nearest ×2 + conv (spec §4.1) and the causal hybrid 3-D sampler (§5.6).
+//! Up-samplers: 2-D nearest ×2 + conv (docs/architecture.md §4.1) and the causal hybrid 3-D sampler
+//! (§5.6).
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;

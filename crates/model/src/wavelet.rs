@@ -1,4 +1,5 @@
-//! Haar wavelet patcher / unpatcher (spec §3) and the plain "rearrange" space-to-depth variant.
+//! Haar wavelet patcher / unpatcher (docs/architecture.md §3) and the plain "rearrange"
+//! space-to-depth variant.
 //!
 //! One Haar level maps every 2×2 (image) or 2×2×2 (video) block of every channel to 4 or 8
 //! bands with a fixed orthogonal-up-to-scale matrix; the bands are stacked band-major on the
@@ -52,8 +53,8 @@ fn haar3d_matrix(device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(haar3d_entries().to_vec(), [8, 8]), device)
 }
 
-/// Reflect-pads `dim` on the right by one sample when its length is odd (spec §3.1: the
-/// official filters pad 0 left / 1 right in reflect mode; for even lengths it is never read).
+/// Reflect-pads `dim` on the right by one sample when its length is odd (docs/architecture.md §3.1:
+/// the official filters pad 0 left / 1 right in reflect mode; for even lengths it is never read).
 fn pad_odd<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     let n = x.dims()[dim];
     if n.is_multiple_of(2) {

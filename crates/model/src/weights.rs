@@ -1,5 +1,5 @@
-//! Safetensors weights with the official PyTorch key names (spec §7–§8): read the header,
-//! resolve the architecture (given, stored by cosmotok, or inferred from the keys), load
+//! Safetensors weights with the official PyTorch key names (docs/architecture.md §7–§8): read the
+//! header, resolve the architecture (given, stored by cosmotok, or inferred from the keys), load
 //! through burn-store with the PyTorch adapter (bf16/f16 cast to f32), report missing and
 //! unexpected keys, and save with the same key names (atomically, by burn-store).
 
@@ -77,7 +77,8 @@ pub struct Header {
     pub data_start: usize,
 }
 
-/// Buffers of the official modules that carry no learned information (spec §3.3, §6.1).
+/// Buffers of the official modules that carry no learned information (docs/architecture.md §3.3,
+/// §6.1).
 pub fn is_ignored_buffer(key: &str) -> bool {
     const SUFFIXES: [&str; 6] = [
         ".wavelets",

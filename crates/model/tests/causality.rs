@@ -1,5 +1,5 @@
-//! Causality (spec §5.12): latent k depends only on frames ≤ k·t; decoded frame f only on
-//! latents ≤ ceil(f / t). Checked on the CV8x8x8 and DV4x8x8 parity models.
+//! Causality (docs/architecture.md §5.12): latent k depends only on frames ≤ k·t; decoded frame f
+//! only on latents ≤ ceil(f / t). Checked on the CV8x8x8 and DV4x8x8 parity models.
 
 mod common;
 

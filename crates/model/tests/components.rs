@@ -73,7 +73,7 @@ fn patchers_match_official_outputs() {
 
 #[test]
 fn haar_ll_band_is_the_block_mean() {
-    // Independent of the fixtures: spec §3.2/§3.3 say LL = mean of the block.
+    // Independent of the fixtures: docs/architecture.md §3.2/§3.3 say LL = mean of the block.
     let dev = device();
     let x = Tensor::<4>::random(
         [1, 1, 4, 4],

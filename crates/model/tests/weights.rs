@@ -1,6 +1,6 @@
-//! Weights I/O: presets reproduce the official key lists (shared/spec/keys, copied to
-//! tests/fixtures/keys), the architecture is inferred from keys and shapes, save → load keeps
-//! every tensor under its key, bf16 checkpoints load as f32, and bad files give clear errors.
+//! Weights I/O: presets reproduce the official key lists (tests/fixtures/keys), the
+//! architecture is inferred from keys and shapes, save → load keeps every tensor under its key,
+//! bf16 checkpoints load as f32, and bad files give clear errors.
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! Global-norm gradient clipping (spec §9.2: all gradients together clipped to norm 1.0, as
+//! Global-norm gradient clipping (docs/architecture.md §9.2: all gradients together clipped to norm
+//! 1.0, as
 //! `torch.nn.utils.clip_grad_norm_`). burn's own `GradientClipping::Norm` clips each tensor on
 //! its own, which is a different (weaker) operation.
 

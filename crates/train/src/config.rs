@@ -100,7 +100,8 @@ pub enum LrSchedule {
     Cosine,
 }
 
-/// `[optim]`: AdamW with spec §9.2 defaults, warm-up, schedule and global-norm clipping.
+/// `[optim]`: AdamW with docs/architecture.md §9.2 defaults, warm-up, schedule and global-norm
+/// clipping.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimConfig {

@@ -1,4 +1,4 @@
-//! Exponential moving average of the weights (spec §9.2: beta 0.9999, kept in f32):
+//! Exponential moving average of the weights (docs/architecture.md §9.2: beta 0.9999, kept in f32):
 //! `ema ← beta · ema + (1 − beta) · θ` after every optimizer step. The EMA copy lives outside
 //! the autodiff graph; evaluation and export can use it instead of the raw weights.
 

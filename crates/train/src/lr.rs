@@ -1,6 +1,7 @@
 //! Learning rate as a pure function of the iteration: linear warm-up from 0, then constant or
-//! cosine decay to `min_lr` (spec §9.2: 5k warm-up; constant by default, cosine over 1M steps as
-//! the alternative). A pure function needs no scheduler state, so resuming is exact.
+//! cosine decay to `min_lr` (docs/architecture.md §9.2: 5k warm-up; constant by default, cosine
+//! over 1M steps as the alternative). A pure function needs no scheduler state, so resuming is
+//! exact.
 
 use crate::config::{LrSchedule, OptimConfig};
 

@@ -1,4 +1,5 @@
-//! Evaluation metrics with the TokenBench formulas (spec §11) and FSQ code statistics.
+//! Evaluation metrics with the TokenBench formulas (docs/architecture.md §11) and FSQ code
+//! statistics.
 //!
 //! * PSNR: one value per video, MSE over all frames, pixels and channels of the uint8-valued
 //!   arrays, `20·log10(255 / (√MSE + eps))`.

@@ -170,7 +170,7 @@ pub fn adamw(betas: [f64; 2], eps: f64, weight_decay: f64) -> ModuleOptimizer {
         .init()
 }
 
-/// The official key of the decoder's last conv weight (spec §7.1).
+/// The official key of the decoder's last conv weight (docs/architecture.md §7.1).
 pub fn last_layer_key(model: &Tokenizer) -> &'static str {
     if model.config().is_video() {
         "decoder.conv_out.1.conv3d.weight"
