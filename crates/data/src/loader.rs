@@ -24,7 +24,7 @@ use crate::bucket::BucketTable;
 use crate::config::{DataConfig, Mode};
 use crate::image_io::decode_rgb8;
 use crate::index::{DatasetIndex, IndexEntry, MediaKind, Skipped, build_index};
-use crate::rng::{Stream, Tag};
+use crate::rng::{SeededRng, Tag};
 use crate::sampler::{PlannedBatch, Sampler};
 use crate::{list_image_files, shown};
 
@@ -210,7 +210,7 @@ impl Shared {
                     continue;
                 }
                 let entry = &self.index.entries[item.entry];
-                let mut rng = Stream::new(self.cfg.seed, Tag::Sample, epoch, batch, slot as u64);
+                let mut rng = SeededRng::new(self.cfg.seed, Tag::Sample, epoch, batch, slot as u64);
                 let room = entry.frames - item.span();
                 let (offset, params) = match self.mode {
                     Mode::Eval => (room / 2, AugmentParams::CENTER),

@@ -21,18 +21,18 @@ pub enum Tag {
 }
 
 /// A deterministic random stream.
-pub struct Stream(ChaCha8Rng);
+pub struct SeededRng(ChaCha8Rng);
 
-impl Stream {
+impl SeededRng {
     /// The stream for `(seed, tag, a, b, c)`.
-    pub fn new(seed: u64, tag: Tag, a: u64, b: u64, c: u64) -> Stream {
+    pub fn new(seed: u64, tag: Tag, a: u64, b: u64, c: u64) -> SeededRng {
         let mut key = [0u8; 32];
         for (i, w) in [seed, tag as u64, a, b].into_iter().enumerate() {
             key[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
         }
         let mut rng = ChaCha8Rng::from_seed(key);
         rng.set_stream(c);
-        Stream(rng)
+        SeededRng(rng)
     }
 
     /// Uniform in `[0, 1)` (53 bits).

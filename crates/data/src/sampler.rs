@@ -19,7 +19,7 @@ use anyhow::{Result, bail};
 use crate::bucket::BucketTable;
 use crate::config::{DataConfig, Mode};
 use crate::index::{DatasetIndex, IndexEntry, MediaKind, Skipped};
-use crate::rng::{Stream, Tag};
+use crate::rng::{SeededRng, Tag};
 
 /// One clip source in the plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,7 +199,7 @@ impl Sampler {
         for (gi, g) in self.groups.iter().enumerate() {
             let n = g.items.len();
             let mut order: Vec<usize> = (0..n).collect();
-            Stream::new(self.seed, Tag::GroupShuffle, epoch, gi as u64, 0).shuffle(&mut order);
+            SeededRng::new(self.seed, Tag::GroupShuffle, epoch, gi as u64, 0).shuffle(&mut order);
             for s in (0..n).step_by(b) {
                 let slots = (s..s + b).map(|k| order[k % n]).collect();
                 let batch = PlannedBatch { group: gi, slots };
@@ -210,8 +210,8 @@ impl Sampler {
                 }
             }
         }
-        Stream::new(self.seed, Tag::BatchOrder, epoch, 0, 0).shuffle(&mut multi);
-        Stream::new(self.seed, Tag::BatchOrder, epoch, 1, 0).shuffle(&mut single);
+        SeededRng::new(self.seed, Tag::BatchOrder, epoch, 0, 0).shuffle(&mut multi);
+        SeededRng::new(self.seed, Tag::BatchOrder, epoch, 1, 0).shuffle(&mut single);
         if multi.is_empty() || single.is_empty() {
             multi.extend(single);
             return multi;
@@ -220,7 +220,7 @@ impl Sampler {
         let (mut vi, mut ii) = (0, 0);
         (0..len)
             .map(|slot| {
-                let image = Stream::new(self.seed, Tag::Mix, epoch, slot as u64, 0)
+                let image = SeededRng::new(self.seed, Tag::Mix, epoch, slot as u64, 0)
                     .chance(self.image_ratio);
                 if image {
                     ii += 1;

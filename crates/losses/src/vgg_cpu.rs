@@ -10,7 +10,7 @@
 //! transposed. burn's autodiff instead runs its generic transposed convolution (col2im), which
 //! on Flex costs about twice PyTorch's time (BENCHMARKS.md, per-conv table).
 //!
-//! Activations live on a zero-padded NHWC grid ([`Grid`]). Convolutions with at least
+//! Activations live on a zero-padded NHWC grid ([`PaddedNhwc`]). Convolutions with at least
 //! [`WINOGRAD_MIN_CHANNELS`] channels run as Winograd F(4×4, 3×3) ([`Winograd`]); narrower ones
 //! (the first conv, and every conv of a narrow test VGG) as three GEMMs over the grid, one per
 //! kernel row (`conv_grid`): in NHWC the three column taps of a pixel are three consecutive
@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use crate::config::GramMode;
 use crate::vgg::{BLOCK_CONVS, LPIPS_SCALE, LPIPS_SHIFT, Vgg16};
-use cosmotok_model::grid::Grid;
+use cosmotok_model::padded_nhwc::PaddedNhwc;
 use cosmotok_model::winograd::{Epilogue, Plan, Winograd};
 
 /// Convolutions whose input and output both have at least this many channels run as
@@ -102,7 +102,7 @@ impl Conv3x3 {
     }
 
     /// ReLU(conv(x) + bias), zero padding.
-    fn forward(&self, x: &Grid) -> Grid {
+    fn forward(&self, x: &PaddedNhwc) -> PaddedNhwc {
         match &self.kernels {
             Kernels::Winograd(w, _) => w.conv_then(x, Epilogue::BiasRelu(&self.bias)),
             Kernels::Direct { forward, .. } => {
@@ -117,7 +117,7 @@ impl Conv3x3 {
     /// The gradient w.r.t. the input, from the (zero-padded) gradient w.r.t. the output; with
     /// `relu`, the input's own ReLU output, the gradient w.r.t. that ReLU's input (zero where
     /// `relu` is not positive). Padding pixels of the result: zero or garbage.
-    fn backward(&self, grad_out: &Grid, relu: Option<&Grid>) -> Grid {
+    fn backward(&self, grad_out: &PaddedNhwc, relu: Option<&PaddedNhwc>) -> PaddedNhwc {
         match (&self.kernels, relu) {
             (Kernels::Winograd(_, w), Some(act)) => w.conv_then(grad_out, Epilogue::Mask(act)),
             (Kernels::Winograd(_, w), None) => w.conv(grad_out),
@@ -145,13 +145,13 @@ fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
 /// `out[p] = Σ_{ky,kx} x[p + (ky−1)·stride + kx − 1] · K[ky][kx]` for every grid pixel p, with
 /// `kernel` laid out `[ky][kx·C_in + ci][co]` (C_in = `x.c`). Guards of the result are zero;
 /// its padding pixels hold garbage until the caller masks them.
-fn conv_grid(x: &Grid, kernel: &[f32], c_out: usize) -> Grid {
+fn conv_grid(x: &PaddedNhwc, kernel: &[f32], c_out: usize) -> PaddedNhwc {
     let (c_in, s, g, m) = (x.c, x.stride(), x.guard(), x.pixels());
     let k = 3 * c_in;
     assert_eq!(kernel.len(), 3 * k * c_out, "kernel size");
-    let mut out = Grid::zeros(x.n, x.h, x.w, c_out);
+    let mut out = PaddedNhwc::zeros(x.n, x.h, x.w, c_out);
     for ky in 0..3 {
-        // Grid pixel p's top-left tap of row ky is p + (ky−1)·s − 1; with the guard g = s + 1
+        // PaddedNhwc pixel p's top-left tap of row ky is p + (ky−1)·s − 1; with the guard g = s + 1
         // that is data pixel g + p + (ky−1)·s − 1 = p + ky·s ≥ 0, and the last read (p = m−1,
         // ky = 2, kx = 2) is pixel m + 2s + 1 < m + 2g: always in bounds.
         let lhs_start = ky * s * c_in;
@@ -185,10 +185,10 @@ fn conv_grid(x: &Grid, kernel: &[f32], c_out: usize) -> Grid {
 }
 
 /// 2×2 max pooling, stride 2 (floor), of the interior.
-fn max_pool(a: &Grid) -> Grid {
+fn max_pool(a: &PaddedNhwc) -> PaddedNhwc {
     let (h2, w2, c) = (a.h / 2, a.w / 2, a.c);
-    Grid::from_rows(a.n, h2, w2, c, |r, row| {
-        let (i, y) = Grid::image_row(h2, r);
+    PaddedNhwc::from_rows(a.n, h2, w2, c, |r, row| {
+        let (i, y) = PaddedNhwc::image_row(h2, r);
         for x in 0..w2 {
             let dst = &mut row[x * c..(x + 1) * c];
             let p = [
@@ -209,7 +209,7 @@ fn max_pool(a: &Grid) -> Grid {
 
 /// Gradient of [`max_pool`]: each pooled gradient goes to the first maximum of its window in
 /// row-major order (PyTorch's and burn's choice), added into `grad_a` (the gradient w.r.t. `a`).
-fn max_pool_backward(a: &Grid, grad_out: &Grid, grad_a: &mut Grid) {
+fn max_pool_backward(a: &PaddedNhwc, grad_out: &PaddedNhwc, grad_a: &mut PaddedNhwc) {
     let (h2, w2, c) = (grad_out.h, grad_out.w, a.c);
     let (s, per) = (a.stride(), (a.h + 2) * a.stride());
     // Rows of grad_a, two input rows per pooled row; parallel over images.
@@ -353,7 +353,7 @@ pub struct CpuVgg {
 
 /// Activations of one forward pass: the post-ReLU output of every conv (`None` where not kept).
 struct Forward {
-    acts: Vec<Option<Grid>>,
+    acts: Vec<Option<PaddedNhwc>>,
 }
 
 /// Index of the last conv of each block (the relu1_2 … relu5_3 taps).
@@ -420,12 +420,12 @@ impl CpuVgg {
 
     /// Frames of a [B, 3, T, H, W] clip (row-major `data`) → the scaled VGG input grid
     /// ([B·T] images, frame-major within each clip, as [`frames_to_batch`](crate::perceptual::frames_to_batch)).
-    fn input(data: &[f32], dims: [usize; 5]) -> Grid {
+    fn input(data: &[f32], dims: [usize; 5]) -> PaddedNhwc {
         let [b, c, t, h, w] = dims;
         assert_eq!(c, 3, "VGG input must have 3 channels");
         let plane = h * w;
-        Grid::from_rows(b * t, h, w, 3, |r, row| {
-            let (i, y) = Grid::image_row(h, r);
+        PaddedNhwc::from_rows(b * t, h, w, 3, |r, row| {
+            let (i, y) = PaddedNhwc::image_row(h, r);
             let (bi, ti) = (i / t, i % t);
             for ch in 0..3 {
                 let src = ((bi * 3 + ch) * t + ti) * plane + y * w;
@@ -439,9 +439,9 @@ impl CpuVgg {
 
     /// Runs the convs; keeps every activation when `keep_all` (for the backward pass), else
     /// only the five taps.
-    fn forward(&self, x: Grid, keep_all: bool) -> Forward {
+    fn forward(&self, x: PaddedNhwc, keep_all: bool) -> Forward {
         let taps = taps();
-        let mut acts: Vec<Option<Grid>> = Vec::with_capacity(self.convs.len());
+        let mut acts: Vec<Option<PaddedNhwc>> = Vec::with_capacity(self.convs.len());
         let mut block_input = x;
         let mut k = 0;
         for (b, n) in BLOCK_CONVS.iter().enumerate() {
@@ -487,12 +487,12 @@ impl CpuVgg {
         let mut perceptual = 0.0;
         let mut gram = 0.0;
         // Gradient w.r.t. each tap, accumulated from both losses.
-        let mut tap_grads: Vec<Grid> = Vec::with_capacity(5);
+        let mut tap_grads: Vec<PaddedNhwc> = Vec::with_capacity(5);
         for (l, &k) in taps.iter().enumerate() {
             let a = fx.acts[k].as_ref().expect("tap");
             let b = fy.acts[k].as_ref().expect("tap");
             let lw = crate::perceptual::LAYER_WEIGHTS[l];
-            let mut g = Grid::zeros(b.n, b.h, b.w, b.c);
+            let mut g = PaddedNhwc::zeros(b.n, b.h, b.w, b.c);
             if w_perc != 0.0 {
                 let count = (b.n * b.h * b.w * b.c) as f64;
                 perceptual += lw * l1_and_grad(a, b, &mut g, (w_perc * lw / count) as f32) / count;
@@ -503,7 +503,7 @@ impl CpuVgg {
             tap_grads.push(g);
         }
         // Backward through the convs, last to first.
-        let mut grad: Option<Grid> = None;
+        let mut grad: Option<PaddedNhwc> = None;
         let mut k = self.convs.len();
         for (b, n) in BLOCK_CONVS.iter().enumerate().rev() {
             // Gradient w.r.t. this block's output (its tap): from the loss, plus from the
@@ -529,7 +529,7 @@ impl CpuVgg {
             grad = Some(g);
         }
         let g0 = grad.expect("input gradient");
-        // Grid (scaled input) → x̂ layout; d/dx of (x − shift)/scale is 1/scale.
+        // PaddedNhwc (scaled input) → x̂ layout; d/dx of (x − shift)/scale is 1/scale.
         let mut out = vec![0.0f32; x.len()];
         let plane = h * w;
         out.par_chunks_mut(frames * plane)
@@ -556,17 +556,17 @@ impl CpuVgg {
 
 /// `g` through the ReLU whose output is `act`: zero where `act` is not positive (and on the
 /// padding).
-fn relu_backward(g: &mut Grid, act: &Grid) {
+fn relu_backward(g: &mut PaddedNhwc, act: &PaddedNhwc) {
     g.for_each_interior_row(|r, row| relu_mask_row(row, act.interior_row(r)));
 }
 
 /// Σ|b − a| over the interior (f64 per row), adding `scale·sign(b − a)` into `g`.
-fn l1_and_grad(a: &Grid, b: &Grid, g: &mut Grid, scale: f32) -> f64 {
+fn l1_and_grad(a: &PaddedNhwc, b: &PaddedNhwc, g: &mut PaddedNhwc, scale: f32) -> f64 {
     g.sum_interior_rows(|r, gr| l1_row(gr, a.interior_row(r), b.interior_row(r), scale))
 }
 
 /// Gram matrices `Fᵀ F / count` of the groups (clips or frames) of a tap, [groups][C·C].
-fn gram_matrices(f: &Grid, group: usize) -> Vec<Vec<f32>> {
+fn gram_matrices(f: &PaddedNhwc, group: usize) -> Vec<Vec<f32>> {
     let c = f.c;
     let count = (group * f.h * f.w) as f32;
     (0..f.n / group)
@@ -604,9 +604,9 @@ fn gram_matrices(f: &Grid, group: usize) -> Vec<Vec<f32>> {
 
 /// Σ over groups mean (G(b) − G(a))² (f64), adding `weight·∂/∂b` of it into `g`.
 fn gram_and_grad(
-    a: &Grid,
-    b: &Grid,
-    g: &mut Grid,
+    a: &PaddedNhwc,
+    b: &PaddedNhwc,
+    g: &mut PaddedNhwc,
     batch: usize,
     frames: usize,
     mode: GramMode,

@@ -4,7 +4,7 @@
 //!
 //!     RAYON_NUM_THREADS=2 cargo run -p cosmotok-model --example bench_winograd_plans [REPS]
 
-use cosmotok_model::grid::Grid;
+use cosmotok_model::padded_nhwc::PaddedNhwc;
 use cosmotok_model::winograd::{Plan, Winograd};
 
 // The losses benchmarks' argument parser and median timer.
@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
         let wino = Winograd::new(4, ci, co, |a, b, c, d| {
             ((a * 31 + b * 17 + c * 3 + d) % 13) as f32 / 13.0 - 0.5
         });
-        let x = Grid::from_rows(n, hw, hw, ci, |r, row| {
+        let x = PaddedNhwc::from_rows(n, hw, hw, ci, |r, row| {
             for (i, v) in row.iter_mut().enumerate() {
                 *v = ((r * 7 + i) % 11) as f32 / 11.0;
             }

@@ -36,6 +36,7 @@ use burn::tensor::DType;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use crate::flex_host::GRAD_SPLITS;
 use crate::flex_host::{SharedMut, f32_tensor, matmul_on};
 use crate::flex_temporal::{self, Temporal};
 use crate::flex_winograd;
@@ -45,8 +46,6 @@ use crate::flex_winograd;
 const TILE: usize = 512;
 /// burn-flex's threshold (m·n·k) above which one tile's GEMM is itself parallel.
 const PARALLEL_GEMM_WORK: usize = 192 * 192 * 192;
-/// Position runs of a small weight gradient, each summed on its own.
-pub const GRAD_SPLITS: usize = 16;
 /// Weight gradients with more elements than this use one accumulator and a parallel GEMM.
 const SPLIT_MAX_WEIGHTS: usize = 1 << 17;
 

@@ -9,6 +9,11 @@ use burn::prelude::*;
 use burn::tensor::{Bytes, DType, Shape};
 
 /// `x` lives on Flex (tracked or not) and holds f32.
+/// Position runs of a small weight gradient, each summed on its own before the runs are added
+/// (`flex_conv`'s spatial and `flex_temporal`'s temporal weight gradients): a fixed split, so
+/// the sum does not depend on the thread count.
+pub const GRAD_SPLITS: usize = 16;
+
 pub(crate) fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
     x.device().inner() == Device::flex() && x.dtype() == DType::F32
 }

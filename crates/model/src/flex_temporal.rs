@@ -19,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use crate::flex_conv::GRAD_SPLITS;
+use crate::flex_host::GRAD_SPLITS;
 use crate::flex_host::{SharedMut, matmul};
 
 /// Positions (columns) per task of the forward pass and the input gradient: the kt GEMMs of a

@@ -3,7 +3,7 @@
 //! per 16 outputs and channel pair instead of 144.
 //!
 //! Every frame of x [N, C, T, H, W] is one image: the input is copied to a zero-padded NHWC
-//! [`Grid`] of N·T images (the copy the im2col path makes nine times over) and convolved; the
+//! [`PaddedNhwc`] of N·T images (the copy the im2col path makes nine times over) and convolved; the
 //! output transform writes [N, C_out, T, H, W] directly, with the bias added. The forward pass,
 //! the input gradient (the kernel flipped, its channel axes swapped) and the weight gradient
 //! (the transposed algorithm, [`crate::winograd::weight_grad`]) run here;
@@ -15,7 +15,7 @@
 //! up to 8 and back): a few tens of f32 ε of the output's magnitude instead of a few ε
 //! ([`tolerance`], tested against f64 sums).
 
-use crate::grid::Grid;
+use crate::padded_nhwc::PaddedNhwc;
 use crate::winograd::Winograd;
 
 /// Output tile: F(4×4, 3×3).
@@ -120,13 +120,13 @@ pub fn weight_grad(x: &[f32], dy: &[f32], [n, c, t, h, w]: [usize; 5], c_out: us
 }
 
 /// x [N, C, T, H, W] → the grid of its N·T frames (image n·T + t).
-fn to_grid(x: &[f32], [n, c, t, h, w]: [usize; 5]) -> Grid {
+fn to_grid(x: &[f32], [n, c, t, h, w]: [usize; 5]) -> PaddedNhwc {
     assert_eq!(x.len(), n * c * t * h * w, "conv input size");
     /// Channels per transposed block: one AVX-512 vector per pixel.
     const BLOCK: usize = 16;
     let plane = t * h * w;
-    Grid::from_rows(n * t, h, w, c, |r, row| {
-        let (img, y) = Grid::image_row(h, r);
+    PaddedNhwc::from_rows(n * t, h, w, c, |r, row| {
+        let (img, y) = PaddedNhwc::image_row(h, r);
         let (b, f) = (img / t, img % t);
         // x index of (b, channel 0, f, y, 0); channel ch is `ch · plane` further.
         let at = ((b * c * t + f) * h + y) * w;

@@ -1,5 +1,5 @@
 //! Winograd convolution F(m×m, 3×3) for m = 2 and m = 4 (Lavin & Gray, "Fast Algorithms for
-//! Convolutional Neural Networks", 2016) on a zero-padded NHWC [`Grid`]: each m×m block of
+//! Convolutional Neural Networks", 2016) on a zero-padded NHWC [`PaddedNhwc`]: each m×m block of
 //! outputs comes from an α×α block of inputs (α = m + 2) with α² multiplications per channel
 //! pair instead of 9·m² (F(2,3): 16 for 36, F(4,3): 36 for 144). The α² products are α² GEMMs
 //! `V_ξ · U_ξ` over the tiles, run chunk by chunk so that the transformed tiles stay in cache,
@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use crate::flex_host::{SharedMut, matmul};
-use crate::grid::Grid;
+use crate::padded_nhwc::PaddedNhwc;
 
 /// Floats of transformed inputs + products per chunk (≈ 1 MiB, an L2 cache).
 const CHUNK_FLOATS: usize = 256 * 1024;
@@ -281,7 +281,7 @@ impl Winograd {
     }
 
     /// Whether [`conv`](Self::conv) of `x` runs as one whole layer (see [`Plan`]).
-    pub fn whole_layer(&self, x: &Grid) -> bool {
+    pub fn whole_layer(&self, x: &PaddedNhwc) -> bool {
         let (a, pairs) = (self.m + 2, self.c_in * self.c_out);
         let tiles = x.n * x.h.div_ceil(self.m) * x.w.div_ceil(self.m);
         match self.plan {
@@ -300,12 +300,12 @@ impl Winograd {
     }
 
     /// The 3×3 convolution (padding 1) of `x`'s interior; the result's padding is zero.
-    pub fn conv(&self, x: &Grid) -> Grid {
+    pub fn conv(&self, x: &PaddedNhwc) -> PaddedNhwc {
         self.conv_then(x, Epilogue::None)
     }
 
     /// [`conv`](Self::conv) with `epilogue` applied to each output value as it is written.
-    pub fn conv_then(&self, x: &Grid, epilogue: Epilogue) -> Grid {
+    pub fn conv_then(&self, x: &PaddedNhwc, epilogue: Epilogue) -> PaddedNhwc {
         match epilogue {
             Epilogue::BiasRelu(bias) => {
                 assert_eq!(bias.len(), self.c_out, "Winograd conv bias length")
@@ -327,15 +327,15 @@ impl Winograd {
         // SAFETY: the output transform writes every interior value of the output (each tile
         // its clipped M×M pixels of every channel, the tiles covering every image).
         unsafe {
-            Grid::with_interior(x.n, x.h, x.w, self.c_out, |out| {
-                self.run(x, Sink::Grid(out, epilogue))
+            PaddedNhwc::with_interior(x.n, x.h, x.w, self.c_out, |out| {
+                self.run(x, Sink::PaddedNhwc(out, epilogue))
             })
         }
     }
 
     /// The same convolution written as `[N, C_out, T, H, W]` (the grid's image `n·T + t` is
     /// frame t of batch element n), `bias[co]` added: the layout of burn's conv3d output.
-    pub fn conv_ncdhw(&self, x: &Grid, frames: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    pub fn conv_ncdhw(&self, x: &PaddedNhwc, frames: usize, bias: Option<&[f32]>) -> Vec<f32> {
         assert!(
             frames > 0 && x.n.is_multiple_of(frames),
             "{} images are not whole clips of {frames} frames",
@@ -356,7 +356,7 @@ impl Winograd {
         out
     }
 
-    fn run(&self, x: &Grid, sink: Sink) {
+    fn run(&self, x: &PaddedNhwc, sink: Sink) {
         assert_eq!(x.c, self.c_in, "Winograd conv input channels");
         match self.m {
             2 => self.conv_tiles::<2, 4, F2>(x, sink),
@@ -365,7 +365,11 @@ impl Winograd {
         }
     }
 
-    fn conv_tiles<const M: usize, const A: usize, T: Tile<M, A>>(&self, x: &Grid, sink: Sink) {
+    fn conv_tiles<const M: usize, const A: usize, T: Tile<M, A>>(
+        &self,
+        x: &PaddedNhwc,
+        sink: Sink,
+    ) {
         let (n, h, w, ci, co) = (x.n, x.h, x.w, self.c_in, self.c_out);
         let tiles = n * h.div_ceil(M) * w.div_ceil(M);
         if self.whole_layer(x) {
@@ -417,7 +421,7 @@ impl Winograd {
     /// handful of tiles, and each chunk's α² GEMMs would stream the whole kernel U again.
     fn conv_whole<const M: usize, const A: usize, T: Tile<M, A>>(
         &self,
-        x: &Grid,
+        x: &PaddedNhwc,
         sink: Sink,
         tiles: usize,
     ) {
@@ -495,7 +499,7 @@ const PAIR_BLOCK: usize = 4096;
 /// channel pair (α² multiplications instead of 9·m²). The sum over tiles is α² GEMMs
 /// `Zᵀ_ξ · V_ξ`, one task per ξ over fixed chunks of tiles, so the result does not depend on
 /// the number of threads.
-pub fn weight_grad(m: usize, x: &Grid, dy: &Grid) -> Vec<f32> {
+pub fn weight_grad(m: usize, x: &PaddedNhwc, dy: &PaddedNhwc) -> Vec<f32> {
     assert!(
         x.n == dy.n && x.h == dy.h && x.w == dy.w,
         "Winograd weight gradient: input {}×{}×{} and output gradient {}×{}×{} images differ",
@@ -514,8 +518,8 @@ pub fn weight_grad(m: usize, x: &Grid, dy: &Grid) -> Vec<f32> {
 }
 
 fn weight_grad_tiles<const M: usize, const A: usize, T: Tile<M, A>>(
-    x: &Grid,
-    dy: &Grid,
+    x: &PaddedNhwc,
+    dy: &PaddedNhwc,
 ) -> Vec<f32> {
     let (ci, co) = (x.c, dy.c);
     let (points, pairs) = (A * A, ci * co);
@@ -608,14 +612,14 @@ pub enum Epilogue<'a> {
     BiasRelu(&'a [f32]),
     /// `y` where `mask` (a grid of the output's geometry) is positive at (p, ch), else 0: the
     /// gradient through the ReLU whose output `mask` is.
-    Mask(&'a Grid),
+    Mask(&'a PaddedNhwc),
 }
 
 /// Where the output tiles go (each chunk writes its own tiles' pixels only).
 #[derive(Clone, Copy)]
 enum Sink<'a> {
     /// The interior of a grid of the output's geometry, through the epilogue.
-    Grid(SharedMut, Epilogue<'a>),
+    PaddedNhwc(SharedMut, Epilogue<'a>),
     /// `[N, C, T, H, W]` with T frames per clip, plus the bias.
     Ncdhw(SharedMut, usize, Option<&'a [f32]>),
 }
@@ -680,7 +684,7 @@ impl Planes {
 /// column passes and α row passes over whole channel vectors (NHWC).
 #[inline(always)]
 fn input_transform<const M: usize, const A: usize, T: Tile<M, A>>(
-    x: &Grid,
+    x: &PaddedNhwc,
     first: usize,
     count: usize,
     planes: Planes,
@@ -714,7 +718,7 @@ fn input_transform<const M: usize, const A: usize, T: Tile<M, A>>(
 /// the image) into `z` (laid out as `planes` says): the transpose of [`output_transform`].
 #[inline(always)]
 fn grad_transform<const M: usize, const A: usize, T: Tile<M, A>>(
-    dy: &Grid,
+    dy: &PaddedNhwc,
     first: usize,
     count: usize,
     planes: Planes,
@@ -802,9 +806,9 @@ fn output_transform<const M: usize, const A: usize, T: Tile<M, A>>(
         let (oy, ox) = (M * ty, M * tx);
         let (rows, run) = (M.min(h - oy), M.min(w - ox));
         match sink {
-            Sink::Grid(out, epilogue) => {
+            Sink::PaddedNhwc(out, epilogue) => {
                 for dy in 0..rows {
-                    let p = Grid::pixel_index(h, w, img, oy + dy + 1, ox + 1);
+                    let p = PaddedNhwc::pixel_index(h, w, img, oy + dy + 1, ox + 1);
                     let src = &y[M * dy * c..][..run * c];
                     // SAFETY: pixels p .. p+run are interior pixels of the output grid's row
                     // oy + dy, written by this tile only.
@@ -850,7 +854,7 @@ fn output_transform<const M: usize, const A: usize, T: Tile<M, A>>(
 /// The transforms compiled for AVX-512 or AVX2 + FMA, chosen at run time (the crate itself is
 /// built for baseline x86-64, whose 4-wide SSE vectors would leave them 2–4× slower).
 mod simd {
-    use super::{Geometry, Grid, Planes, Sink, Tile};
+    use super::{Geometry, PaddedNhwc, Planes, Sink, Tile};
 
     macro_rules! dispatch {
         ($name:ident ( $($arg:ident : $ty:ty),* )) => {
@@ -883,14 +887,14 @@ mod simd {
 
     dispatch!(kernel_transform(g: &[f32], gk: &mut [f32], rows: &mut [f32], c: usize));
     dispatch!(input_transform(
-        x: &Grid,
+        x: &PaddedNhwc,
         first: usize,
         count: usize,
         planes: Planes,
         v: &mut [f32]
     ));
     dispatch!(grad_transform(
-        dy: &Grid,
+        dy: &PaddedNhwc,
         first: usize,
         count: usize,
         planes: Planes,
@@ -919,9 +923,9 @@ mod tests {
     use crate::flex_host::test_data as data;
 
     /// A grid of `n` images `h`×`w`, `c` channels, filled from `values` (NHWC order).
-    fn grid(n: usize, h: usize, w: usize, c: usize, values: &[f32]) -> Grid {
-        Grid::from_rows(n, h, w, c, |r, row| {
-            let (i, y) = Grid::image_row(h, r);
+    fn grid(n: usize, h: usize, w: usize, c: usize, values: &[f32]) -> PaddedNhwc {
+        PaddedNhwc::from_rows(n, h, w, c, |r, row| {
+            let (i, y) = PaddedNhwc::image_row(h, r);
             row.copy_from_slice(&values[((i * h + y) * w) * c..][..w * c]);
         })
     }

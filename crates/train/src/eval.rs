@@ -8,9 +8,9 @@ use burn::prelude::*;
 use cosmotok_model::Tokenizer;
 
 use crate::data::Batch;
+use crate::data::batch_tensor;
 use crate::grid::{self, GridRow};
 use crate::metrics::{CodeStats, psnr, ssim};
-use crate::trainer::batch_tensor;
 
 /// Averages over the evaluated clips.
 #[derive(Clone, Debug, PartialEq)]

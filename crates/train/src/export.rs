@@ -14,7 +14,7 @@ use cosmotok_model::weights;
 
 use crate::checkpoint::{STATE_FILE, write_atomic};
 use crate::data::Batch;
-use crate::trainer::batch_tensor;
+use crate::data::batch_tensor;
 
 /// Where the weights to export come from.
 pub enum Source {

@@ -29,7 +29,7 @@ use crate::checkpoint::{Checkpoints, STATE_FILE, write_atomic};
 use crate::clip::{clip_global_norm, scale_grads};
 use crate::collective::{Collective, all_reduce_mean};
 use crate::config::{TrainConfig, TrainMode};
-use crate::data::{Batch, Loader, LoaderPosition, Mode};
+use crate::data::{Batch, Loader, LoaderPosition, Mode, batch_tensor};
 use crate::ema::Ema;
 use crate::eval::{EvalReport, evaluate};
 use crate::logger::{MetricsLog, progress_bar, summary};
@@ -149,14 +149,6 @@ fn step_seed(seed: u64, step: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// The batch as a `[B, 3, T, H, W]` tensor.
-pub fn batch_tensor(batch: &Batch, device: &Device) -> Tensor<5> {
-    Tensor::from_data(
-        TensorData::new(batch.data.clone(), batch.shape.to_vec()),
-        device,
-    )
 }
 
 /// The AdamW of both optimizers (and of `cosmotok check-device`): betas, epsilon and decoupled

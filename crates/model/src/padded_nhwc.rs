@@ -10,7 +10,7 @@ use crate::flex_host::SharedMut;
 /// border ((h+2)×(w+2) pixels per image) and `w+3` zero pixels before and after all images, so
 /// that every 3×3 neighbour of every grid pixel is inside `data`.
 #[derive(Clone, Debug)]
-pub struct Grid {
+pub struct PaddedNhwc {
     pub n: usize,
     pub h: usize,
     pub w: usize,
@@ -18,7 +18,7 @@ pub struct Grid {
     pub data: Vec<f32>,
 }
 
-impl Grid {
+impl PaddedNhwc {
     pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Self {
         let len = (2 * (w + 3) + n * (h + 2) * (w + 2)) * c;
         Self {
@@ -134,7 +134,7 @@ impl Grid {
         self.w + 2
     }
 
-    /// Grid pixels of all images (padding included, guards excluded).
+    /// PaddedNhwc pixels of all images (padding included, guards excluded).
     #[inline]
     pub fn pixels(&self) -> usize {
         self.n * (self.h + 2) * self.stride()
