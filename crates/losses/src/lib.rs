@@ -36,22 +36,27 @@
 //! r1_weight = 0.0
 //! ```
 //!
-//! # Generator / discriminator step (see `tests/gan_run.rs` for a running version)
+//! # How the trainer uses them
+//!
+//! `cosmotok_train::Trainer::step` (crates/train/src/trainer.rs), per step:
 //!
 //! ```text
-//! G:  xhat = model(x); terms = recon.forward(x, xhat, it); g_nll = terms.total.backward()
-//!     if adv.factor(it) > 0:
-//!         g_g = g_loss(disc.forward(model(x)), adv.loss).backward()      // second forward
-//!         w = adaptive_weight(&named_grads(&model,&g_nll)[LAST], &named_grads(&model,&g_g)[LAST], adv.adaptive_max)
-//!         grads = combine_grads(&model, g_nll, g_g, w * adv.weight.at(it) * adv.factor(it))
-//!     model = opt_g.step(lr, model, grads)
-//! D:  real = disc.forward(x); fake = disc.forward(xhat.detach())
-//!     loss = d_loss(real, fake, kind) + lecam_weight * lecam.penalty(real, fake)
-//!            + r1_penalty(&disc, x, r1_weight);  lecam.update(real, fake)
-//!     disc = opt_d.step(adv.lr, disc, grads).power_iteration()   // spectral norm state
+//! generator_pass:      for each micro-batch
+//!     x̂ = model(x); terms = recon.forward_with(x, x̂, mask, kl, it); g_rec = ∇ terms.total
+//!     if adv.factor(it) > 0:                                   // adversarial_grads
+//!         g_adv = ∇ g_loss(disc.forward(model(x)), adv.loss)   // a second forward
+//!         w = adaptive_weight_tensors(g_rec[LAST], g_adv[LAST], adv.adaptive_max)
+//!         g_adv ·= w · adv.weight.at(it) · adv.factor(it)
+//!     grads += g_rec + g_adv
+//! clip_global_norm(grads); non-finite → skip (and roll back after max_bad_steps)
+//! model = AdamW(model, grads); ema.update(model)
+//! discriminator_step:  on the last micro-batch's (x, x̂.detach())
+//!     loss = d_loss(disc(x), disc(x̂), kind) + lecam_weight · lecam.penalty(…)
+//!            + r1_penalty(&disc, x, r1_weight);  lecam.update(…)
+//!     disc = AdamW_d(adv.lr, disc, ∇ loss).power_iteration()   // spectral-norm state
 //! ```
 //! `LAST` is `decoder.conv_out.weight` (image models) or `decoder.conv_out.1.conv3d.weight`
-//! (video models).
+//! (video models). `tests/gan_run.rs` runs the same loop on a toy problem.
 
 pub mod adaptive;
 pub mod config;

@@ -13,9 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::optim::{
-    AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, OptimizerRecord,
-};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::{DType, GradientCheckpointingStrategy};
 use cosmotok_losses::{
@@ -23,39 +21,19 @@ use cosmotok_losses::{
 };
 use cosmotok_model::weights::{self, MatchReport};
 use cosmotok_model::{Formulation, Tokenizer, params};
-use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{Checkpoints, STATE_FILE, write_atomic};
+pub use crate::checkpoint::TrainState;
+use crate::checkpoint::{Checkpoints, Contents, write_atomic};
 use crate::clip::{clip_global_norm, scale_grads};
 use crate::collective::{Collective, all_reduce_mean};
 use crate::config::{TrainConfig, TrainMode};
-use crate::data::{Batch, Loader, LoaderPosition, Mode, batch_tensor};
+use crate::data::{Batch, Loader, Mode, batch_tensor};
 use crate::ema::Ema;
 use crate::eval::{EvalReport, evaluate};
 use crate::logger::{MetricsLog, progress_bar, summary};
 use crate::lr::learning_rate;
 use crate::memory::MemoryProbe;
 use crate::precision::Precision;
-
-/// Everything about the run's progress that is not a tensor (saved as `state.json`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct TrainState {
-    /// Optimizer steps done.
-    pub step: u64,
-    /// Learning-rate multiplier (lowered by each roll-back).
-    pub lr_scale: f64,
-    /// Non-finite steps in a row.
-    pub bad_in_row: u32,
-    /// Steps skipped because the loss or a gradient was not finite.
-    pub skipped_steps: u64,
-    pub rollbacks: u32,
-    /// Position of the next training batch.
-    pub loader: LoaderPosition,
-    pub samples_seen: u64,
-    /// LeCam EMAs of the mean discriminator outputs on real and fake clips.
-    #[serde(default)]
-    pub lecam: Option<(f64, f64)>,
-}
 
 /// How to start: resume from the run directory's newest checkpoint when there is one
 /// (the default, so re-running a crashed command continues it), from a given checkpoint
@@ -188,6 +166,19 @@ fn last_grad(model: &Tokenizer, grads: &GradientsParams, id: ParamId) -> Option<
     }
 }
 
+/// The generator's side of a step ([`Trainer::step`]): accumulated gradients, the mean loss
+/// and terms over the micro-batches, and the last micro-batch's (real, reconstruction) pair
+/// for the discriminator.
+#[derive(Default)]
+struct GeneratorPass {
+    grads: GradientsParams,
+    loss: f64,
+    terms: BTreeMap<String, f64>,
+    samples: usize,
+    adaptive: Option<f64>,
+    last_pair: Option<(Tensor<5>, Tensor<5>)>,
+}
+
 /// Loss values and gradients of the reconstruction terms on one batch (or shard).
 struct Pass {
     grads: GradientsParams,
@@ -272,7 +263,6 @@ fn recon_pass(
     step: u64,
     scale: f64,
     trainable: &[ParamId],
-    poison: bool,
 ) -> Pass {
     let precision = how.precision;
     let mut moments_leaf = None;
@@ -296,10 +286,7 @@ fn recon_pass(
         forward(model, precision, x.clone(), sample)
     };
     let out = loss_fn.forward_with(x.clone(), recon.clone(), None, kl, step);
-    let mut loss = out.total;
-    if poison {
-        loss = loss.mul_scalar(f32::NAN);
-    }
+    let loss = out.total;
     let value = loss.clone().into_scalar::<f32>() as f64;
     let terms = out
         .terms
@@ -528,32 +515,76 @@ impl Trainer {
         // Every random draw of the step (VAE sampling) comes from the seeded backend RNG.
         let _rng = rng_lock();
         let step = self.state.step;
+        // 1. Generator: losses and gradients over the micro-batches.
+        let mut g = self.generator_pass(step)?;
+        if self.inject_nonfinite > 0 {
+            // Test seam: this step's loss is made non-finite.
+            self.inject_nonfinite -= 1;
+            g.loss = f64::NAN;
+        }
+        let lr =
+            learning_rate(&self.cfg.optim, step, self.cfg.run.iterations) * self.state.lr_scale;
+        // 2. Global-norm clipping; a non-finite loss or gradient skips the update (guard).
+        let grad_norm = if g.loss.is_finite() {
+            clip_global_norm(&self.model, &mut g.grads, self.cfg.optim.clip_grad_norm)
+        } else {
+            None
+        };
+        let Some(grad_norm) = grad_norm else {
+            return self.skip(step, g, lr);
+        };
+        // 3. AdamW on the master weights, then the EMA.
+        let precision = self.cfg.run.precision;
+        self.model = precision.optimizer_step(&mut self.optim, lr, self.model.clone(), g.grads);
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.model, step, self.cfg.ema.start);
+        }
+        // 4. The discriminator, on the last micro-batch's real and reconstructed clips.
+        let d_value = g
+            .last_pair
+            .and_then(|(real, fake)| self.discriminator_step(step, real, fake));
+        if let Some(v) = d_value {
+            g.terms.insert("d_loss".into(), v);
+        }
+        // 5. Bookkeeping.
+        self.state.bad_in_row = 0;
+        self.state.step += 1;
+        self.state.samples_seen += g.samples as u64;
+        self.state.loader = self.loader.position();
+        Ok(StepStats {
+            step: self.state.step,
+            loss: g.loss,
+            terms: g.terms.into_iter().collect(),
+            grad_norm: Some(grad_norm),
+            lr,
+            skipped: false,
+            samples: g.samples,
+            d_loss: d_value,
+            adaptive_weight: g.adaptive,
+        })
+    }
+
+    /// The generator's side of a step: for each micro-batch the reconstruction losses and their
+    /// gradients (split over the replicas with data parallelism), plus the adversarial term
+    /// scaled by the adaptive weight once that stage has started; gradients accumulated.
+    fn generator_pass(&mut self, step: u64) -> Result<GeneratorPass> {
         let seed = step_seed(self.cfg.run.seed, step);
         let accum = self.cfg.run.grad_accum;
         let sample = self.cfg.model.formulation == Formulation::Vae;
-        let adv = self.cfg.loss.adversarial.clone();
-        // `gan` exists exactly when the adversarial stage is enabled; `factor` is 0 before it
-        // starts and ramps up over its warm-up.
+        let adv = &self.cfg.loss.adversarial;
+        // `factor` is 0 before the adversarial stage starts and ramps up over its warm-up.
         let g_factor = adv.factor(step);
         let train_d = adv.enabled && step >= adv.start_iter;
         let mut acc = GradientsAccumulator::<Tokenizer>::new();
-        let mut loss_sum = 0.0f64;
-        let mut terms: BTreeMap<String, f64> = BTreeMap::new();
-        let mut samples = 0;
-        let mut adaptive = None;
-        let mut last_pair = None;
+        let mut out = GeneratorPass::default();
         for micro in 0..accum {
             let batch = self.loader.next_batch()?;
-            samples += batch.shape[0];
+            out.samples += batch.shape[0];
             let x = batch_tensor(&batch, &self.device);
-            // Seeded per micro-batch so the adversarial pass below sees the same VAE noise.
+            // Seeded per micro-batch so the adversarial pass sees the same VAE noise.
             self.base.seed(seed ^ micro as u64);
-            let poison = self.inject_nonfinite > 0;
-            if poison {
-                self.inject_nonfinite -= 1;
-            }
             let pass = if self.replicas.len() > 1 {
-                self.data_parallel_pass(x.clone(), sample, step, accum, poison)?
+                self.data_parallel_pass(x.clone(), sample, step, accum)?
             } else {
                 recon_pass(
                     &self.model,
@@ -564,149 +595,134 @@ impl Trainer {
                     step,
                     1.0 / accum as f64,
                     &self.trainable,
-                    poison,
                 )
             };
-            loss_sum += pass.loss / accum as f64;
+            out.loss += pass.loss / accum as f64;
             for (name, v) in pass.terms {
-                *terms.entry(name).or_default() += v / accum as f64;
+                *out.terms.entry(name).or_default() += v / accum as f64;
             }
-            let grads = pass.grads;
-            let recon = pass.recon;
-            if g_factor > 0.0
-                && let Some(gan) = &self.gan
-            {
-                // Second forward for the adversarial term (burn backpropagates a graph once).
+            let adversarial = (g_factor > 0.0).then(|| {
                 self.base.seed(seed ^ micro as u64);
-                let (_, recon2) = forward(&self.model, self.cfg.run.precision, x.clone(), sample);
-                let gl = g_loss(gan.disc.forward(recon2), adv.loss);
-                *terms.entry("g_adv".into()).or_default() +=
-                    gl.clone().into_scalar::<f32>() as f64 / accum as f64;
-                let mut gg = gl.div_scalar(accum as f64).backward();
-                let mut grads_g =
-                    GradientsParams::from_params(&mut gg, &self.model, &self.trainable);
-                let w = match (
-                    last_grad(&self.model, &grads, self.last_layer),
-                    last_grad(&self.model, &grads_g, self.last_layer),
-                ) {
-                    (Some(a), Some(b)) => adaptive_weight_tensors(a, b, adv.adaptive_max),
-                    _ => 0.0,
-                };
-                adaptive = Some(w);
-                scale_grads(
-                    &self.model,
-                    &mut grads_g,
-                    w * adv.weight.at(step) * g_factor,
-                );
-                acc.accumulate(&self.model, grads);
-                acc.accumulate(&self.model, grads_g);
-            } else {
-                acc.accumulate(&self.model, grads);
-            }
-            if train_d
-                && micro + 1 == accum
-                && let Some(recon) = recon
-            {
-                last_pair = Some((x.detach(), recon.detach()));
-            }
-        }
-        let mut grads = acc.grads();
-        let grad_norm = if loss_sum.is_finite() {
-            clip_global_norm(&self.model, &mut grads, self.cfg.optim.clip_grad_norm)
-        } else {
-            None
-        };
-        let lr =
-            learning_rate(&self.cfg.optim, step, self.cfg.run.iterations) * self.state.lr_scale;
-        if let Some(w) = adaptive {
-            terms.insert("adaptive_weight".into(), w);
-        }
-        if grad_norm.is_none() {
-            let terms: Vec<(String, f64)> = terms.into_iter().collect();
-            self.state.bad_in_row += 1;
-            self.state.skipped_steps += 1;
-            self.state.loader = self.loader.position();
-            tracing::warn!(
-                "step {}: non-finite loss or gradient (loss {loss_sum}); update skipped ({} in a row)",
-                step + 1,
-                self.state.bad_in_row
-            );
-            self.log.write(
-                "skip",
-                step + 1,
-                &[
-                    ("loss".into(), loss_sum),
-                    ("in_row".into(), self.state.bad_in_row as f64),
-                ],
-            )?;
-            if self.state.bad_in_row >= self.cfg.guard.max_bad_steps {
-                self.roll_back()?;
-            }
-            return Ok(StepStats {
-                step: self.state.step,
-                loss: loss_sum,
-                terms,
-                grad_norm: None,
-                lr,
-                skipped: true,
-                samples,
-                d_loss: None,
-                adaptive_weight: adaptive,
+                let (grads_g, g_adv, w) = self.adversarial_grads(x.clone(), &pass.grads, step);
+                *out.terms.entry("g_adv".into()).or_default() += g_adv / accum as f64;
+                out.terms.insert("adaptive_weight".into(), w);
+                out.adaptive = Some(w);
+                grads_g
             });
-        }
-        self.model =
-            self.cfg
-                .run
-                .precision
-                .optimizer_step(&mut self.optim, lr, self.model.clone(), grads);
-        if let Some(ema) = &mut self.ema {
-            ema.update(&self.model, step, self.cfg.ema.start);
-        }
-        let mut d_value = None;
-        if let (Some(gan), Some((x, fake))) = (&mut self.gan, last_pair) {
-            let real_logits = gan.disc.forward(x.clone());
-            let fake_logits = gan.disc.forward(fake);
-            let mut dl = d_loss(real_logits.clone(), fake_logits.clone(), adv.loss);
-            if adv.lecam_weight > 0.0 {
-                dl = dl
-                    + gan
-                        .lecam
-                        .penalty(real_logits.clone(), fake_logits.clone())
-                        .mul_scalar(adv.lecam_weight);
+            acc.accumulate(&self.model, pass.grads);
+            if let Some(grads_g) = adversarial {
+                acc.accumulate(&self.model, grads_g);
             }
-            if adv.r1_weight > 0.0 {
-                dl = dl + r1_penalty(&gan.disc, x, adv.r1_weight);
+            if train_d && micro + 1 == accum {
+                out.last_pair = pass.recon.map(|r| (x.detach(), r.detach()));
             }
-            gan.lecam.update(real_logits.detach(), fake_logits.detach());
-            let v = dl.clone().into_scalar::<f32>() as f64;
-            if v.is_finite() {
-                let gd = GradientsParams::from_grads(dl.backward(), &gan.disc);
-                let lr_d = adv.lr * self.state.lr_scale;
-                gan.disc = gan.optim.step(lr_d, gan.disc.clone(), gd).power_iteration();
-            } else {
-                tracing::warn!(
-                    "step {}: non-finite discriminator loss; D update skipped",
-                    step + 1
-                );
-            }
-            terms.insert("d_loss".into(), v);
-            d_value = Some(v);
-            self.state.lecam = Some((gan.lecam.ema_real, gan.lecam.ema_fake));
         }
-        self.state.bad_in_row = 0;
-        self.state.step += 1;
-        self.state.samples_seen += samples as u64;
+        out.grads = acc.grads();
+        Ok(out)
+    }
+
+    /// The adversarial generator term of one micro-batch: a second forward (burn backpropagates
+    /// a graph once), g_loss of the discriminator's logits, its gradients scaled by
+    /// adaptive weight × schedule × warm-up factor / grad_accum. Returns those gradients, the
+    /// term's value and the adaptive weight.
+    fn adversarial_grads(
+        &self,
+        x: Tensor<5>,
+        recon_grads: &GradientsParams,
+        step: u64,
+    ) -> (GradientsParams, f64, f64) {
+        let adv = &self.cfg.loss.adversarial;
+        let gan = self
+            .gan
+            .as_ref()
+            .expect("the adversarial stage has a discriminator");
+        let accum = self.cfg.run.grad_accum as f64;
+        let sample = self.cfg.model.formulation == Formulation::Vae;
+        let (_, recon) = forward(&self.model, self.cfg.run.precision, x, sample);
+        let gl = g_loss(gan.disc.forward(recon), adv.loss);
+        let value = gl.clone().into_scalar::<f32>() as f64;
+        let mut gg = gl.div_scalar(accum).backward();
+        let mut grads = GradientsParams::from_params(&mut gg, &self.model, &self.trainable);
+        let w = match (
+            last_grad(&self.model, recon_grads, self.last_layer),
+            last_grad(&self.model, &grads, self.last_layer),
+        ) {
+            (Some(a), Some(b)) => adaptive_weight_tensors(a, b, adv.adaptive_max),
+            _ => 0.0,
+        };
+        scale_grads(
+            &self.model,
+            &mut grads,
+            w * adv.weight.at(step) * adv.factor(step),
+        );
+        (grads, value, w)
+    }
+
+    /// One discriminator update on real and reconstructed clips: hinge / non-saturating loss
+    /// with the LeCam and R1 penalties; skipped (with a warning) when the loss is not finite.
+    /// Returns the loss.
+    fn discriminator_step(&mut self, step: u64, real: Tensor<5>, fake: Tensor<5>) -> Option<f64> {
+        let adv = &self.cfg.loss.adversarial;
+        let gan = self.gan.as_mut()?;
+        let real_logits = gan.disc.forward(real.clone());
+        let fake_logits = gan.disc.forward(fake);
+        let mut dl = d_loss(real_logits.clone(), fake_logits.clone(), adv.loss);
+        if adv.lecam_weight > 0.0 {
+            let penalty = gan.lecam.penalty(real_logits.clone(), fake_logits.clone());
+            dl = dl + penalty.mul_scalar(adv.lecam_weight);
+        }
+        if adv.r1_weight > 0.0 {
+            dl = dl + r1_penalty(&gan.disc, real, adv.r1_weight);
+        }
+        gan.lecam.update(real_logits.detach(), fake_logits.detach());
+        let v = dl.clone().into_scalar::<f32>() as f64;
+        if v.is_finite() {
+            let gd = GradientsParams::from_grads(dl.backward(), &gan.disc);
+            let lr_d = adv.lr * self.state.lr_scale;
+            gan.disc = gan.optim.step(lr_d, gan.disc.clone(), gd).power_iteration();
+        } else {
+            tracing::warn!(
+                "step {}: non-finite discriminator loss; D update skipped",
+                step + 1
+            );
+        }
+        self.state.lecam = Some((gan.lecam.ema_real, gan.lecam.ema_fake));
+        Some(v)
+    }
+
+    /// The non-finite guard: the update is skipped and counted; `guard.max_bad_steps` in a row
+    /// roll back to the newest checkpoint with a lower learning rate.
+    fn skip(&mut self, step: u64, g: GeneratorPass, lr: f64) -> Result<StepStats> {
+        self.state.bad_in_row += 1;
+        self.state.skipped_steps += 1;
         self.state.loader = self.loader.position();
+        tracing::warn!(
+            "step {}: non-finite loss or gradient (loss {}); update skipped ({} in a row)",
+            step + 1,
+            g.loss,
+            self.state.bad_in_row
+        );
+        self.log.write(
+            "skip",
+            step + 1,
+            &[
+                ("loss".into(), g.loss),
+                ("in_row".into(), self.state.bad_in_row as f64),
+            ],
+        )?;
+        if self.state.bad_in_row >= self.cfg.guard.max_bad_steps {
+            self.roll_back()?;
+        }
         Ok(StepStats {
             step: self.state.step,
-            loss: loss_sum,
-            terms: terms.into_iter().collect(),
-            grad_norm,
+            loss: g.loss,
+            terms: g.terms.into_iter().collect(),
+            grad_norm: None,
             lr,
-            skipped: false,
-            samples,
-            d_loss: d_value,
-            adaptive_weight: adaptive,
+            skipped: true,
+            samples: g.samples,
+            d_loss: None,
+            adaptive_weight: g.adaptive,
         })
     }
 
@@ -720,7 +736,6 @@ impl Trainer {
         sample: bool,
         step: u64,
         accum: usize,
-        poison: bool,
     ) -> Result<Pass> {
         let n = self.replicas.len();
         let b = x.dims()[0];
@@ -748,9 +763,8 @@ impl Trainer {
                     let main = &self.device;
                     let how = self.compute();
                     scope.spawn(move || {
-                        let mut p = recon_pass(
-                            &model, how, loss, shard, sample, step, scale, trainable, poison,
-                        );
+                        let mut p =
+                            recon_pass(&model, how, loss, shard, sample, step, scale, trainable);
                         if let Some(devices) = nccl {
                             all_reduce_mean(&model, &mut p.grads, devices);
                             if i > 0 {
@@ -824,106 +838,61 @@ impl Trainer {
         Ok(())
     }
 
-    /// Saves a checkpoint of the current step (atomic; keeps the newest `keep_last`).
+    /// Saves a checkpoint of the current step (atomic; keeps the newest `keep_last`); what it
+    /// holds is [`crate::checkpoint::Contents`].
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        let state = serde_json::to_vec_pretty(&self.state)?;
-        let config = self.cfg.to_toml();
-        let dir = self
-            .ckpts
-            .save(self.state.step, self.cfg.run.keep_last, |dir| {
-                let err = |what: &str, e: &dyn std::fmt::Display| {
-                    anyhow::anyhow!("cannot write the {what} of the checkpoint: {e}")
-                };
-                Precision::to_f32(self.model.clone())
-                    .save_file(dir.join("model.bpk"))
-                    .map_err(|e| err("model", &e))?;
-                self.optim
-                    .to_record()
-                    .save(dir.join("optim.bpk"))
-                    .map_err(|e| err("optimizer state", &e))?;
-                if let Some(ema) = &self.ema {
-                    ema.model
-                        .clone()
-                        .save_file(dir.join("ema.bpk"))
-                        .map_err(|e| err("EMA", &e))?;
-                }
-                if let Some(gan) = &self.gan {
-                    gan.disc
-                        .clone()
-                        .save_file(dir.join("disc.bpk"))
-                        .map_err(|e| err("discriminator", &e))?;
-                    gan.optim
-                        .to_record()
-                        .save(dir.join("optim_d.bpk"))
-                        .map_err(|e| err("discriminator optimizer state", &e))?;
-                }
-                std::fs::write(dir.join("config.toml"), &config)?;
-                std::fs::write(dir.join(STATE_FILE), &state)?;
-                Ok(())
-            })?;
+        let dir = self.ckpts.save_contents(
+            self.cfg.run.keep_last,
+            Contents {
+                model: Precision::to_f32(self.model.clone()),
+                optim: &self.optim,
+                ema: self.ema.as_ref().map(|e| &e.model),
+                disc: self.gan.as_ref().map(|g| (&g.disc, &g.optim)),
+                config: self.cfg.to_toml(),
+                state: &self.state,
+            },
+        )?;
         tracing::info!("checkpoint {}", dir.display());
         Ok(dir)
     }
 
     /// Restores model, optimizer, EMA, state and data position from a checkpoint directory.
     pub fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
-        let ctx = |what: &str| format!("checkpoint `{}`: cannot load the {what}", dir.display());
-        let state: TrainState = serde_json::from_slice(
-            &std::fs::read(dir.join(STATE_FILE)).with_context(|| ctx(STATE_FILE))?,
-        )
-        .with_context(|| ctx(STATE_FILE))?;
-        // Loading a burnpack module record restores the parameter ids, which key the optimizer
-        // state.
-        let model = Tokenizer::new(&self.cfg.model, &self.device)?
-            .try_load_file(dir.join("model.bpk"))
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| ctx("model (model.bpk)"))?;
-        self.model = self.cfg.run.precision.to_master(model);
-        let record = OptimizerRecord::load(dir.join("optim.bpk"))
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| ctx("optimizer state (optim.bpk)"))?;
-        self.optim = self.optim.clone().load_record(record);
+        let r = crate::checkpoint::read(dir, &self.cfg, &self.device, &self.base)?;
+        self.model = self.cfg.run.precision.to_master(r.model);
+        self.optim = self.optim.clone().load_record(r.optim);
         if let Some(ema) = &mut self.ema {
-            let path = dir.join("ema.bpk");
-            ema.model = if path.is_file() {
-                Tokenizer::new(&self.cfg.model, &self.base)?
-                    .try_load_file(&path)
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-                    .with_context(|| ctx("EMA (ema.bpk)"))?
-            } else {
-                tracing::warn!(
-                    "{}: no EMA weights; the EMA restarts from the weights",
-                    dir.display()
-                );
-                Precision::to_f32(self.model.valid())
+            ema.model = match r.ema {
+                Some(model) => model,
+                None => {
+                    tracing::warn!(
+                        "{}: no EMA weights; the EMA restarts from the weights",
+                        dir.display()
+                    );
+                    Precision::to_f32(self.model.valid())
+                }
             };
         }
         if let Some(gan) = &mut self.gan {
-            let path = dir.join("disc.bpk");
-            if path.is_file() {
-                gan.disc = Discriminator::new(&self.cfg.loss.adversarial, &self.device)
-                    .try_load_file(&path)
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-                    .with_context(|| ctx("discriminator (disc.bpk)"))?;
-                let record = OptimizerRecord::load(dir.join("optim_d.bpk"))
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-                    .with_context(|| ctx("discriminator optimizer (optim_d.bpk)"))?;
-                gan.optim = gan.optim.clone().load_record(record);
-            } else {
-                tracing::info!(
+            match r.disc {
+                Some((disc, record)) => {
+                    gan.disc = disc;
+                    gan.optim = gan.optim.clone().load_record(record);
+                }
+                None => tracing::info!(
                     "{}: no discriminator yet; the adversarial stage starts a fresh one",
                     dir.display()
-                );
+                ),
             }
-            if let Some((r, f)) = state.lecam {
+            if let Some((r, f)) = r.state.lecam {
                 gan.lecam.ema_real = r;
                 gan.lecam.ema_fake = f;
             }
         }
         self.trainable = trainable_ids(&self.model, self.cfg.finetune.mode);
         self.last_layer = last_layer_id(&self.model)?;
-        self.loader.seek(&state.loader)?;
-        self.state = state;
+        self.loader.seek(&r.state.loader)?;
+        self.state = r.state;
         Ok(())
     }
 
