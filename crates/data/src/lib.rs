@@ -16,8 +16,8 @@
 //!   folders, video files, frame folders, JSONL manifests ([`manifest`]), mixed.
 //! * [`index`]: the dataset index (frame counts, sizes) with a JSON cache keyed by path, size
 //!   and mtime; unreadable files are skipped and listed.
-//! * [`bucket`]: the aspect-ratio buckets (1:1, 4:3, 3:4, 16:9, 9:16; docs/architecture.md §9.2
-//! tables or custom).
+//! * [`bucket`]: the aspect-ratio buckets (1:1, 4:3, 3:4, 16:9, 9:16; docs/architecture.md
+//!   §9.2 tables or custom).
 //! * [`sampler`]: clips of `num_frames` frames and the per-epoch, bucket-homogeneous batch plan;
 //!   [`augment`]: resize / crop / flip / reversal; [`rng`]: counter-based randomness.
 //! * [`Loader`]: worker threads, prefetch, in-order batches `[B, 3, T, H, W]`, resumable from a
