@@ -13,7 +13,7 @@ THREADS=${THREADS:-2}
 REPS=${REPS:-5}
 SHAPES=${SHAPES:-"17:3:64:64 17:64:64:64 17:64:128:32 17:128:128:32 17:128:256:16 17:256:256:16 17:256:512:8 17:512:512:8 17:512:512:4"}
 
-cargo build -p cosmotok-losses --example bench_conv >&2
+cargo build -p cosmotok-kernels --example bench_conv >&2
 BIN=${CARGO_TARGET_DIR:-target}/debug/examples/bench_conv
 
 rows=()

@@ -72,8 +72,8 @@ fn main() {
     tracing::debug!("glibc malloc keeps freed memory: {tuned}");
     let cli = Cli::parse();
     // The whole command runs on a thread of rayon's pool, so that parallel ops start where
-    // they are called instead of waking the pool and sleeping (cosmotok_model::pool::in_pool).
-    let result = cosmotok_model::pool::in_pool(|| match &cli.command {
+    // they are called instead of waking the pool and sleeping (cosmotok_kernels::pool::in_pool).
+    let result = cosmotok_kernels::pool::in_pool(|| match &cli.command {
         Command::Encode(a) => codec::encode(a),
         Command::Decode(a) => codec::decode(a),
         Command::Reconstruct(a) => codec::reconstruct(a),

@@ -3,7 +3,7 @@
 //! (MIN, TILE: Winograd F(TILE, 3) for convs of ≥ MIN channels; default: `CpuVgg::new`'s).
 //! Prints one JSON object with the median seconds.
 
-mod common;
+use cosmotok_kernels::bench as common;
 
 use anyhow::{Result, bail};
 use burn::prelude::*;

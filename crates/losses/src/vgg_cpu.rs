@@ -25,8 +25,8 @@ use rayon::prelude::*;
 
 use crate::config::GramMode;
 use crate::vgg::{BLOCK_CONVS, LPIPS_SCALE, LPIPS_SHIFT, Vgg16};
-use cosmotok_model::padded_nhwc::PaddedNhwc;
-use cosmotok_model::winograd::{Epilogue, Plan, Winograd};
+use cosmotok_kernels::padded_nhwc::PaddedNhwc;
+use cosmotok_kernels::winograd::{Epilogue, Plan, Winograd};
 
 /// Convolutions whose input and output both have at least this many channels run as
 /// Winograd convolutions ([`Winograd`]); narrower ones as three direct GEMMs (`conv_grid`),

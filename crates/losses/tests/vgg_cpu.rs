@@ -15,9 +15,9 @@ mod common;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use common::*;
+use cosmotok_kernels::winograd::Plan;
 use cosmotok_losses::config::{GramMode, LossConfig};
 use cosmotok_losses::{CpuVgg, ReconLoss, Schedule, Vgg16};
-use cosmotok_model::winograd::Plan;
 
 const WIDTHS: [usize; 5] = [4, 8, 8, 16, 16];
 

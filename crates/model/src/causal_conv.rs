@@ -6,7 +6,7 @@ use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
-use crate::conv_grad;
+use cosmotok_kernels::conv_grad;
 
 use crate::stream::Stream;
 

@@ -1,10 +1,10 @@
 //! 2-D image decoder (docs/architecture.md §4.3): conv_in → mid → levels (deepest first) of resnet
 //! blocks with optional nearest ×2 upsampling → norm → swish → conv_out → Haar unpatcher.
 
-use crate::silu::silu;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
+use cosmotok_kernels::silu::silu;
 
 use crate::config::{PatchMethod, TokenizerConfig};
 use crate::encoder2d::Mid2d;

@@ -2,8 +2,8 @@
 //! (deepest first) of factorized resnet blocks with hybrid upsamplers after every level but level 0
 //! → per-frame norm → swish → conv_out → 3-D Haar unpatcher.
 
-use crate::silu::silu;
 use burn::prelude::*;
+use cosmotok_kernels::silu::silu;
 
 use crate::causal_conv::{CausalConv3d, factorized, forward_seq_stream};
 use crate::config::{PatchMethod, TokenizerConfig};

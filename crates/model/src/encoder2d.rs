@@ -1,10 +1,10 @@
 //! 2-D image encoder (docs/architecture.md §4.2): Haar patcher → conv_in → levels of resnet blocks
 //! with optional downsampling → mid (res, attn, res) → norm → swish → conv_out.
 
-use crate::silu::silu;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
+use cosmotok_kernels::silu::silu;
 
 use crate::attention::AttnBlock2d;
 use crate::config::{PatchMethod, TokenizerConfig};

@@ -2,8 +2,8 @@
 //! conv_in → levels of factorized resnet blocks with hybrid downsamplers after every level but the
 //! last → mid (res, spatial attn, causal temporal attn, res) → per-frame norm → swish → conv_out.
 
-use crate::silu::silu;
 use burn::prelude::*;
+use cosmotok_kernels::silu::silu;
 
 use crate::attention::{AttnAxis, AttnBlock3d};
 use crate::causal_conv::{CausalConv3d, factorized, forward_seq_stream};

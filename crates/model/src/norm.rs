@@ -6,8 +6,8 @@ use burn::prelude::*;
 
 use burn::tensor::{DType, FloatDType};
 
-use crate::flex_norm;
 use crate::precision::{cast_module, in_f32};
+use cosmotok_kernels::flex_norm;
 
 pub const NORM_EPS: f64 = 1e-6;
 
@@ -42,7 +42,7 @@ impl CausalNorm {
     }
 
     /// [B, C, T, H, W] -> same; statistics per (batch, frame), never across frames. On Flex
-    /// through the fused kernels of [`crate::flex_norm`].
+    /// through the fused kernels of [`cosmotok_kernels::flex_norm`].
     /// A bf16 input is normalised in f32 (statistics and affine) and the result cast back.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         let gamma = self.norm.gamma.as_ref().expect("affine").val();
@@ -58,23 +58,6 @@ impl CausalNorm {
         if flex_norm::applies(&x) {
             return flex_norm::frame_norm(x, gamma, beta, NORM_EPS);
         }
-        self.forward_tensor_ops(x, gamma, beta)
-    }
-
-    /// The norm written with burn's tensor ops (backends without the fused kernels).
-    pub(crate) fn forward_tensor_ops(
-        &self,
-        x: Tensor<5>,
-        gamma: Tensor<1>,
-        beta: Tensor<1>,
-    ) -> Tensor<5> {
-        let [_, c, _, _, _] = x.dims();
-        let mean = x.clone().mean_dims(&[1, 3, 4]);
-        let centered = x.sub(mean);
-        let var = centered.clone().square().mean_dims(&[1, 3, 4]);
-        let normed = centered.div(var.add_scalar(NORM_EPS).sqrt());
-        normed
-            .mul(gamma.reshape([1, c, 1, 1, 1]))
-            .add(beta.reshape([1, c, 1, 1, 1]))
+        flex_norm::reference(x, gamma, beta, NORM_EPS)
     }
 }

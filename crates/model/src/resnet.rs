@@ -1,10 +1,10 @@
 //! Resnet blocks: 2-D (docs/architecture.md §4.1) and factorized causal 3-D (docs/architecture.md
 //! §5.3). h = norm1 → swish → conv1 → norm2 → swish → (dropout 0) → conv2; out = shortcut(x) + h.
 
-use crate::silu::silu;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, PaddingConfig2d};
 use burn::prelude::*;
+use cosmotok_kernels::silu::silu;
 
 use crate::causal_conv::{CausalConv3d, factorized, forward_seq_stream};
 use crate::norm::{CausalNorm, group_norm, norm2d};

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 
 use crate::config::PatchMethod;
-use crate::flex_haar;
+use cosmotok_kernels::flex_haar;
 
 /// 2-D band matrix, rows = input element (h·2 + w), columns = band.
 /// Band order [LL, LH, HL, HH] with the first letter the W filter (band = 2·w_high + h_high).

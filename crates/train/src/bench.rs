@@ -15,8 +15,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::prelude::*;
+use cosmotok_kernels::pool::in_pool;
 use cosmotok_model::Tokenizer;
-use cosmotok_model::pool::in_pool;
 
 use crate::precision::Precision;
 use crate::trainer::{Resume, Trainer, TrainerOptions};

@@ -509,7 +509,7 @@ impl Trainer {
     /// One optimizer step (with `grad_accum` micro-batches): generator update, then — in the
     /// adversarial stage — a discriminator update on the last micro-batch.
     ///
-    /// For speed on Flex, call it on a thread of rayon's pool (`cosmotok_model::pool::in_pool`),
+    /// For speed on Flex, call it on a thread of rayon's pool (`cosmotok_kernels::pool::in_pool`),
     /// as `cosmotok` runs its commands — but not from several threads at once (see `in_pool`).
     pub fn step(&mut self) -> Result<StepStats> {
         // Every random draw of the step (VAE sampling) comes from the seeded backend RNG.

@@ -1,6 +1,5 @@
-//! What the benchmarks share: whole-number arguments and a median timer. Used by the losses
-//! examples `bench_conv` and `bench_vgg_cpu`, and by the model's `bench_flex_conv` (which
-//! includes this file by path).
+//! What the benchmark examples share: whole-number arguments and a median timer (the kernel
+//! benchmarks in `crates/kernels/examples` and cosmotok-losses' `bench_vgg_cpu`).
 
 use std::time::Instant;
 

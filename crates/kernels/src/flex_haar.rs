@@ -1,6 +1,6 @@
 //! One 3-D Haar level (docs/architecture.md §3) and its inverse as direct, parallel Flex kernels.
 //!
-//! burn has no op for "each 2×2×2 block times an 8×8 matrix", so [`crate::wavelet`] writes it
+//! burn has no op for "each 2×2×2 block times an 8×8 matrix", so cosmotok-model's `wavelet.rs` writes it
 //! as reshape → 6-D permute → [N, 8]·[8, 8] matmul → permute: two strided copies of the whole
 //! clip and a GEMM with K = 8 per level, on the full-resolution input (encode) and output
 //! (decode). Here one pass reads each block, multiplies it by the same matrix (the same
@@ -30,7 +30,7 @@ pub trait Haar3d: Backend {
 }
 
 /// `m` transposed.
-pub(crate) fn transpose(m: &[f32; 64]) -> [f32; 64] {
+pub fn transpose(m: &[f32; 64]) -> [f32; 64] {
     std::array::from_fn(|i| m[(i % 8) * 8 + i / 8])
 }
 

@@ -2,14 +2,13 @@
 //! `Auto` picks, on the VGG-16 layer shapes of a 17-frame 64×64 clip (the perceptual loss of the
 //! channels-8 training benchmark) and on a released tokenizer's 128-channel 64×64 layer.
 //!
-//!     RAYON_NUM_THREADS=2 cargo run -p cosmotok-model --example bench_winograd_plans [REPS]
+//!     RAYON_NUM_THREADS=2 cargo run -p cosmotok-kernels --example bench_winograd_plans [REPS]
 
-use cosmotok_model::padded_nhwc::PaddedNhwc;
-use cosmotok_model::winograd::{Plan, Winograd};
+use cosmotok_kernels::padded_nhwc::PaddedNhwc;
+use cosmotok_kernels::winograd::{Plan, Winograd};
 
 // The losses benchmarks' argument parser and median timer.
-#[path = "../../losses/examples/common/mod.rs"]
-mod common;
+use cosmotok_kernels::bench as common;
 
 fn main() -> anyhow::Result<()> {
     let reps = common::whole_number_args()?.first().copied().unwrap_or(5);

@@ -1,18 +1,17 @@
-//! Times the causal convs' Flex kernels (`cosmotok_model::flex_conv`) against burn-flex's own
+//! Times the causal convs' Flex kernels (`cosmotok_kernels::flex_conv`) against burn-flex's own
 //! conv3d forward and weight gradient, on the layer shapes of the channels-32 CV8x8x8 training
 //! benchmark (BENCHMARKS.md) and one layer of a released model's size, and prints the ratio.
 //!
-//!     RAYON_NUM_THREADS=2 cargo run -p cosmotok-model --example bench_flex_conv [REPS]
+//!     RAYON_NUM_THREADS=2 cargo run -p cosmotok-kernels --example bench_flex_conv [REPS]
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::tensor::TensorData;
-use cosmotok_model::flex_conv;
+use cosmotok_kernels::flex_conv;
 
 // The losses benchmarks' argument parser and median timer.
-#[path = "../../losses/examples/common/mod.rs"]
-mod common;
+use cosmotok_kernels::bench as common;
 
 fn random(shape: &[usize]) -> FlexTensor {
     let len: usize = shape.iter().product();

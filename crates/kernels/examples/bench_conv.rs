@@ -4,10 +4,10 @@
 //! ratio. Prints one JSON object (median seconds of `--reps` runs after one warm-up).
 //!
 //! ```text
-//! cargo run -p cosmotok-losses --example bench_conv -- 17 64 64 64 5   # N C_in C_out H(=W) reps
+//! cargo run -p cosmotok-kernels --example bench_conv -- 17 64 64 64 5   # N C_in C_out H(=W) reps
 //! ```
 
-mod common;
+use cosmotok_kernels::bench as common;
 
 use anyhow::{Result, bail};
 use burn::module::Param;

@@ -1,6 +1,6 @@
 //! What the Flex kernels ([`crate::flex_conv`], [`crate::flex_haar`], [`crate::flex_norm`],
 //! [`crate::flex_temporal`], [`crate::flex_winograd`] with [`crate::winograd`] and
-//! [`crate::grid`], [`crate::silu`]) share: the check that a tensor is an f32 tensor
+//! [`crate::padded_nhwc`], [`crate::silu`]) share: the check that a tensor is an f32 tensor
 //! on Flex, a new tensor from a host buffer, a pointer that rayon tasks writing disjoint
 //! ranges can share, and a GEMM on strided views.
 
