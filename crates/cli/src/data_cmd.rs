@@ -17,11 +17,11 @@ pub struct DataArgs {
 #[derive(Subcommand, Debug)]
 pub enum DataCommand {
     /// Index a dataset, draw a few batches, print a report and write a contact sheet PNG.
-    Inspect(InspectArgs),
+    Inspect(DataInspectArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct InspectArgs {
+pub struct DataInspectArgs {
     /// A media directory / file / .jsonl manifest, or a TOML file with a `[data]` table (or a
     /// data config at its top level; relative source paths are relative to the working
     /// directory, as in training).
@@ -83,7 +83,7 @@ pub fn run(args: &DataArgs) -> Result<()> {
     }
 }
 
-fn run_inspect(a: &InspectArgs) -> Result<()> {
+fn run_inspect(a: &DataInspectArgs) -> Result<()> {
     let is_toml = a
         .target
         .extension()
