@@ -5,37 +5,14 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use burn::prelude::*;
 use common::*;
+use cosmotok_kernels::bench::CountingAlloc;
 use cosmotok_model::TokenizerConfig;
 use cosmotok_model::weights::load;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc::new();
 
 /// Peak heap bytes above the starting level during forward + loss + backward.
 fn step_peak(dev: &Device) -> usize {
@@ -48,12 +25,11 @@ fn step_peak(dev: &Device) -> usize {
     let (xv, xs) = Tensors::open(&path).f32("ref.input");
     // The fixture clip tiled to 4× the frames' area keeps activations well above the weights.
     let x = Tensor::<5>::from_data(TensorData::new(xv, xs), dev).repeat(&[1, 1, 1, 2, 2]);
-    let base = LIVE.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
+    let base = ALLOC.start();
     let (_, recon) = model.autoencode(x.clone(), false);
     let loss = recon.sub(x).square().mean();
     let grads = loss.backward();
-    let peak = PEAK.load(Ordering::SeqCst) - base;
+    let peak = ALLOC.peak_since(base);
     drop(grads);
     peak
 }

@@ -7,35 +7,12 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::*;
+use cosmotok_kernels::bench::CountingAlloc;
 use cosmotok_train::Precision;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc::new();
 
 /// Peak heap bytes above the pre-step level during the second step (the first allocates the
 /// optimizer state), and that step's loss.
@@ -52,10 +29,9 @@ fn step_peak(precision: Precision, checkpointing: bool) -> (usize, f64) {
     cfg.run.activation_checkpointing = checkpointing;
     let mut t = fresh(cfg);
     t.step().unwrap();
-    let base = LIVE.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
+    let base = ALLOC.start();
     let s = t.step().unwrap();
-    (PEAK.load(Ordering::SeqCst) - base, s.loss)
+    (ALLOC.peak_since(base), s.loss)
 }
 
 #[test]
