@@ -3,8 +3,9 @@
 # (the lent H100/H200: CUDA toolkit, PyTorch 2.11 + cu130, Python 3.12), here, where both are:
 #   dist/cosmotok.gz  the release CLI built with `cuda,wgpu` (no `video`: that machine has no
 #                   FFmpeg libraries; gpu_check trains on images and frame folders), stripped and
-#                   gzipped (a stripped `cuda,video` build is 66 MiB, over the 64 MiB that travels;
-#                   gzipped 16 MiB);
+#                   gzipped (stripped, a `cuda,video` build is 66 MiB and this `cuda,wgpu` one
+#                   74 MiB, over the 64 MiB that travels; gzipped 16 and 19 MiB; the clean
+#                   release build took 15 min here);
 #   .whl/           the wheels PyTorch's side needs beyond that machine's packages (diffusers and
 #                   importlib_metadata), for Python 3.12.
 # Both are git-ignored; carry them (`carry: ["dist", ".whl"]`) and run, in one call:
