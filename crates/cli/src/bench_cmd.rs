@@ -14,7 +14,7 @@ pub struct BenchStepArgs {
     #[arg(long, default_value = "flex")]
     pub device: String,
     /// f32, bf16-mixed or bf16.
-    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    #[arg(long, default_value = "f32")]
     pub precision: Precision,
     /// Balanced gradient checkpointing.
     #[arg(long)]
@@ -43,12 +43,6 @@ pub struct BenchStepArgs {
     /// Frame folder the clips are cut from.
     #[arg(long, default_value = "assets/media/frames/episode_000")]
     pub clip_dir: PathBuf,
-}
-
-fn parse_precision(s: &str) -> Result<Precision, String> {
-    toml::Value::String(s.to_string())
-        .try_into()
-        .map_err(|_| format!("`{s}`: expected f32, bf16-mixed or bf16"))
 }
 
 pub fn run(a: &BenchStepArgs) -> Result<()> {

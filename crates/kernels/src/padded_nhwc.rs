@@ -134,7 +134,7 @@ impl PaddedNhwc {
         self.w + 2
     }
 
-    /// PaddedNhwc pixels of all images (padding included, guards excluded).
+    /// Padded pixels of all images (padding included, guards excluded).
     #[inline]
     pub fn pixels(&self) -> usize {
         self.n * (self.h + 2) * self.stride()

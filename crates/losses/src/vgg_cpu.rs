@@ -151,7 +151,7 @@ fn conv_grid(x: &PaddedNhwc, kernel: &[f32], c_out: usize) -> PaddedNhwc {
     assert_eq!(kernel.len(), 3 * k * c_out, "kernel size");
     let mut out = PaddedNhwc::zeros(x.n, x.h, x.w, c_out);
     for ky in 0..3 {
-        // PaddedNhwc pixel p's top-left tap of row ky is p + (ky−1)·s − 1; with the guard g = s + 1
+        // Padded pixel p's top-left tap of row ky is p + (ky−1)·s − 1; with the guard g = s + 1
         // that is data pixel g + p + (ky−1)·s − 1 = p + ky·s ≥ 0, and the last read (p = m−1,
         // ky = 2, kx = 2) is pixel m + 2s + 1 < m + 2g: always in bounds.
         let lhs_start = ky * s * c_in;
@@ -529,7 +529,7 @@ impl CpuVgg {
             grad = Some(g);
         }
         let g0 = grad.expect("input gradient");
-        // PaddedNhwc (scaled input) → x̂ layout; d/dx of (x − shift)/scale is 1/scale.
+        // Padded buffer (scaled input) → x̂ layout; d/dx of (x − shift)/scale is 1/scale.
         let mut out = vec![0.0f32; x.len()];
         let plane = h * w;
         out.par_chunks_mut(frames * plane)

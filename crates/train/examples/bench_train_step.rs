@@ -49,9 +49,9 @@ fn parse() -> Result<(BenchStep, bool)> {
             "--keep-freed-memory" => keep_freed = num()? != 0,
             "--device" => a.device = value.clone(),
             "--precision" => {
-                a.precision = toml::Value::String(value.clone())
-                    .try_into()
-                    .with_context(|| format!("--precision `{value}`: f32, bf16-mixed or bf16"))?
+                a.precision = value
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--precision {e}"))?
             }
             "--perceptual" => {
                 a.perceptual = value

@@ -214,7 +214,7 @@ pub fn train_step(a: &BenchStep) -> Result<serde_json::Value> {
     let compute = a.precision.compute_copy(&model);
     let shape = [a.batch, 3, a.frames, a.height, a.width];
     let x = Tensor::<5>::random(shape, burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev)
-        .cast(a.precision.compute());
+        .cast(a.precision.compute_dtype());
     let (mut enc_t, mut dec_t) = (Vec::new(), Vec::new());
     for i in 0..(a.warmup + a.steps) {
         let t = Instant::now();

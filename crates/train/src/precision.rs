@@ -101,11 +101,6 @@ impl Precision {
         let updated = optim.step(lr, Self::to_f32(model), grads);
         self.to_master(updated)
     }
-
-    /// `DType` of [`compute_dtype`](Self::compute_dtype).
-    pub fn compute(self) -> DType {
-        self.compute_dtype().into()
-    }
 }
 
 /// Casts the gradient of every parameter to f32.
@@ -133,6 +128,20 @@ impl ModuleMapper for CastLeaves {
                 leaf
             }
         })
+    }
+}
+
+/// The config spellings (`f32`, `bf16-mixed`, `bf16`), for command-line flags.
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16-mixed" => Ok(Precision::Bf16Mixed),
+            "bf16" => Ok(Precision::Bf16),
+            other => Err(format!("`{other}`: expected f32, bf16-mixed or bf16")),
+        }
     }
 }
 
@@ -164,6 +173,13 @@ mod tests {
         assert!(err.contains("fp16") && err.contains("bf16-mixed"), "{err}");
         for v in [Precision::F32, Precision::Bf16Mixed, Precision::Bf16] {
             assert_eq!(p(&v.to_string()).unwrap(), v);
+            assert_eq!(v.to_string().parse::<Precision>().unwrap(), v);
         }
+        assert!(
+            "fp16"
+                .parse::<Precision>()
+                .unwrap_err()
+                .contains("bf16-mixed")
+        );
     }
 }

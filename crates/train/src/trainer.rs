@@ -230,7 +230,7 @@ fn forward(
     sample: bool,
 ) -> (Option<Tensor<1>>, Tensor<5>) {
     let compute = precision.compute_copy(model);
-    let (enc, recon) = compute.autoencode(x.cast(precision.compute()), sample);
+    let (enc, recon) = compute.autoencode(x.cast(precision.compute_dtype()), sample);
     let kl = enc.posterior.as_ref().map(|p| p.kl());
     (kl, recon.cast(DType::F32))
 }
@@ -269,8 +269,8 @@ fn recon_pass(
     let (kl, recon) = if how.segmented {
         // (1) The encoder without a graph.
         let strategy = x.gradient_checkpointing_strategy();
-        let compute = precision.compute_copy(model).valid();
-        let moments = compute.encode_moments(x.clone().cast(precision.compute()).inner());
+        let compute = precision.compute_copy(&model.valid());
+        let moments = compute.encode_moments(x.clone().inner().cast(precision.compute_dtype()));
         let mut leaf = moments.autodiff();
         if let Some(s) = strategy {
             leaf = leaf.with_gradient_checkpointing_strategy(s);
@@ -300,7 +300,7 @@ fn recon_pass(
         drop(g);
         // (3) The encoder again, with a graph; backward of Σ moments · dL/dmoments.
         let compute = precision.compute_copy(model);
-        let moments = compute.encode_moments(x.cast(precision.compute()));
+        let moments = compute.encode_moments(x.cast(precision.compute_dtype()));
         let surrogate = moments
             .cast(DType::F32)
             .mul(d_moments.cast(DType::F32))
@@ -423,21 +423,13 @@ impl Trainer {
         });
         drop(rng);
         let last_layer = last_layer_id(&model)?;
-        let replicas = cfg
-            .run
-            .devices
-            .iter()
-            .map(|d| {
-                crate::device::parse(d)
-                    .map(|d| autodiff_device(&d, cfg.run.activation_checkpointing))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let names = cfg
-            .run
-            .devices
-            .iter()
-            .map(|d| crate::device::parse_name(d))
-            .collect::<Result<Vec<_>>>()?;
+        let mut names = Vec::new();
+        let mut replicas = Vec::new();
+        for d in &cfg.run.devices {
+            names.push(crate::device::parse_name(d)?);
+            let opened = crate::device::parse(d)?;
+            replicas.push(autodiff_device(&opened, cfg.run.activation_checkpointing));
+        }
         let collective = Collective::for_devices(&names, &replicas);
         if collective.is_nccl() {
             tracing::info!(
