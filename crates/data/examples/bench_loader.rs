@@ -18,9 +18,8 @@ fn main() -> anyhow::Result<()> {
     let videos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/media/videos");
     let cfg = DataConfig {
         sources: vec![SourceConfig {
-            path: videos,
             kind: SourceKind::Videos,
-            weight: 1.0,
+            ..SourceConfig::auto(videos)
         }],
         num_frames: 17,
         resolution: resolution as u32,

@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::bucket::BucketSpec;
+use crate::lerobot::EpisodeSet;
 
 /// What a source path holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -26,6 +27,10 @@ pub enum SourceKind {
     Frames,
     /// A JSONL manifest, one clip per line (see [`crate::manifest`]).
     Manifest,
+    /// A LeRobot dataset (v2.x or v3.0; see [`crate::lerobot`]): every episode of every chosen
+    /// camera is a clip source. `auto` recognises one by its `meta/info.json`.
+    #[serde(rename = "lerobot")]
+    LeRobot,
 }
 
 /// One dataset source.
@@ -41,6 +46,18 @@ pub struct SourceConfig {
     /// the source).
     #[serde(default = "one")]
     pub weight: f64,
+    /// LeRobot only: the camera keys to use, e.g. `["observation.images.top"]` (default: every
+    /// video feature).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cameras: Vec<String>,
+    /// LeRobot only: the episodes to use, e.g. `"0..200"`, `"0..10,15"` or `[0, 3]` (default:
+    /// all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episodes: Option<EpisodeSet>,
+    /// LeRobot only: episodes held out for evaluation: left out of training, and the only
+    /// episodes of this source that the evaluation pass reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_episodes: Option<EpisodeSet>,
 }
 
 fn one() -> f64 {
@@ -54,6 +71,9 @@ impl SourceConfig {
             path: path.into(),
             kind: SourceKind::Auto,
             weight: 1.0,
+            cameras: Vec::new(),
+            episodes: None,
+            eval_episodes: None,
         }
     }
 }

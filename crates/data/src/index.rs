@@ -13,7 +13,8 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{SourceConfig, SourceKind};
+use crate::config::{Mode, SourceConfig, SourceKind};
+use crate::lerobot::{EpisodeSet, LeRobotDataset, is_lerobot_root};
 use crate::manifest::read_manifest;
 use crate::{is_image_path, is_video_path, list_image_files, natural_cmp, shown};
 
@@ -41,6 +42,17 @@ pub struct MediaInfo {
     pub height: usize,
     /// Frame rate, when known.
     pub fps: Option<f64>,
+    /// Frames that actually decode, when a read found fewer than the header's `frames` (see
+    /// [`crate::frame_count`]); stored in the index cache once found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<usize>,
+}
+
+impl MediaInfo {
+    /// One past the last frame that can be read: `decoded` when known, else `frames`.
+    pub fn readable(&self) -> usize {
+        self.decoded.map_or(self.frames, |d| d.min(self.frames))
+    }
 }
 
 /// One indexed clip source.
@@ -60,6 +72,9 @@ pub struct IndexEntry {
     pub caption: Option<String>,
     /// Repeat factor of its source (see [`SourceConfig::weight`]).
     pub repeat: usize,
+    /// What the clip source is within a dataset, e.g. `episode 3 · observation.images.top`
+    /// for LeRobot sources.
+    pub label: Option<String>,
 }
 
 /// A file left out, with the reason.
@@ -91,6 +106,7 @@ struct Candidate {
     fps: Option<f64>,
     caption: Option<String>,
     repeat: usize,
+    label: Option<String>,
 }
 
 /// Cache file format.
@@ -136,6 +152,7 @@ pub fn probe(path: &Path, kind: MediaKind) -> Result<MediaInfo> {
                 width: w as usize,
                 height: h as usize,
                 fps: None,
+                decoded: None,
             })
         }
         MediaKind::Frames => {
@@ -151,6 +168,7 @@ pub fn probe(path: &Path, kind: MediaKind) -> Result<MediaInfo> {
                 width: w as usize,
                 height: h as usize,
                 fps: None,
+                decoded: None,
             })
         }
         MediaKind::Video => {
@@ -163,6 +181,7 @@ pub fn probe(path: &Path, kind: MediaKind) -> Result<MediaInfo> {
                     width: w,
                     height: h,
                     fps: Some(fps),
+                    decoded: None,
                 })
             }
             #[cfg(not(feature = "video"))]
@@ -217,11 +236,19 @@ fn candidate(path: PathBuf, kind: MediaKind, repeat: usize) -> Candidate {
         fps: None,
         caption: None,
         repeat,
+        label: None,
     }
 }
 
 /// Walks `dir` recursively, collecting candidates of the wanted kinds.
 fn walk(dir: &Path, kind: SourceKind, repeat: usize, out: &mut Vec<Candidate>) -> Result<()> {
+    if kind == SourceKind::Auto && is_lerobot_root(dir) {
+        let src = SourceConfig {
+            kind: SourceKind::LeRobot,
+            ..SourceConfig::auto(dir)
+        };
+        return lerobot(&src, Mode::Train, repeat, out);
+    }
     let entries = sorted_dir(dir)?;
     let images: Vec<PathBuf> = entries
         .iter()
@@ -263,17 +290,37 @@ fn kind_of_path(path: &Path) -> Option<MediaKind> {
     }
 }
 
-/// Lists the candidates of one source. A missing path is an error.
-fn collect(src: &SourceConfig, out: &mut Vec<Candidate>, skipped: &mut Vec<Skipped>) -> Result<()> {
+/// Lists the candidates of one source (for the loader in `mode`). A missing path is an error.
+fn collect(
+    src: &SourceConfig,
+    mode: Mode,
+    out: &mut Vec<Candidate>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<()> {
     let path = &src.path;
     if !path.exists() {
         bail!(
             "data source {}: no such file or directory (expected a directory of media, a media \
-             file or a .jsonl manifest)",
+             file, a .jsonl manifest or a LeRobot dataset)",
             shown(path)
         );
     }
     let repeat = src.weight.round() as usize;
+    let is_lerobot = match src.kind {
+        SourceKind::LeRobot => true,
+        SourceKind::Auto => path.is_dir() && is_lerobot_root(path),
+        _ => false,
+    };
+    if is_lerobot {
+        return lerobot(src, mode, repeat, out);
+    }
+    if !src.cameras.is_empty() || src.episodes.is_some() || src.eval_episodes.is_some() {
+        bail!(
+            "data source {}: `cameras`, `episodes` and `eval_episodes` apply to LeRobot datasets \
+             only (kind = \"lerobot\": a directory with meta/info.json)",
+            shown(path)
+        );
+    }
     let is_manifest = path.is_file()
         && path
             .extension()
@@ -297,6 +344,49 @@ fn collect(src: &SourceConfig, out: &mut Vec<Candidate>, skipped: &mut Vec<Skipp
             Ok(())
         }
     }
+}
+
+/// The (episode, camera) clip sources of a LeRobot dataset: training leaves the source's
+/// `eval_episodes` out, evaluation reads only them (when given).
+fn lerobot(src: &SourceConfig, mode: Mode, repeat: usize, out: &mut Vec<Candidate>) -> Result<()> {
+    let ds = LeRobotDataset::open(&src.path)?;
+    ds.check_cameras(&src.cameras)?;
+    let (episodes, held_out) = (src.episodes.as_ref(), src.eval_episodes.as_ref());
+    let keep = |e: usize| match (mode, held_out) {
+        (Mode::Eval, Some(h)) => h.contains(e),
+        (Mode::Train, Some(h)) if h.contains(e) => false,
+        _ => episodes.is_none_or(|s| s.contains(e)),
+    };
+    let before = out.len();
+    for v in ds.select(&src.cameras, keep) {
+        out.push(Candidate {
+            path: v.path.clone(),
+            kind: MediaKind::Video,
+            first: v.first,
+            end: Some(v.first + v.frames),
+            fps: Some(ds.fps),
+            caption: v.task.clone(),
+            repeat,
+            label: Some(format!("episode {} · {}", v.episode, v.camera)),
+        });
+    }
+    if out.len() == before {
+        let show = |s: Option<&EpisodeSet>| s.map_or("all".to_string(), |s| format!("\"{s}\""));
+        bail!(
+            "LeRobot dataset {}: no episodes selected for {} (it has episodes {:?}; episodes = \
+             {}, eval_episodes = {})",
+            shown(&src.path),
+            if mode == Mode::Eval {
+                "evaluation"
+            } else {
+                "training"
+            },
+            ds.episode_indices(),
+            show(episodes),
+            show(held_out),
+        );
+    }
+    Ok(())
 }
 
 fn manifest(
@@ -324,6 +414,7 @@ fn manifest(
                     fps: e.fps,
                     caption: e.caption,
                     repeat,
+                    label: None,
                 }),
             },
         }
@@ -347,26 +438,61 @@ fn load_cache(path: &Path) -> CacheFile {
     }
 }
 
+/// Writes the cache atomically (a scratch file renamed over it), so an interrupted write never
+/// leaves a half-written cache behind.
+fn write_cache(cache: &Path, file: &CacheFile) -> Result<()> {
+    crate::ensure_parent_dir(cache)?;
+    let text = serde_json::to_string(file)?;
+    let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, cache))
+        .map_err(|e| anyhow!("{}: cannot write index cache: {e}", shown(cache)))
+}
+
+/// Stores in the index cache at `cache` that only `decoded` frames of `path` decode (the
+/// entry's stamp is kept, so the count lasts until the file changes). No cache entry for
+/// `path`: nothing to do.
+pub fn record_decoded(cache: &Path, path: &Path, decoded: usize) -> Result<()> {
+    let mut file = load_cache(cache);
+    let Some(CacheEntry { info: Ok(info), .. }) = file.entries.get_mut(&path.display().to_string())
+    else {
+        return Ok(());
+    };
+    info.decoded = Some(decoded);
+    file.version = CACHE_VERSION;
+    write_cache(cache, &file)
+}
+
 /// Indexes `sources` (probing on `threads` threads), using and refreshing the JSON cache at
 /// `cache` when given. Files that cannot be probed are listed in `skipped` (one warning each);
 /// a missing source path is an error.
 pub fn build_index(
     sources: &[SourceConfig],
+    mode: Mode,
     cache: Option<&Path>,
     threads: usize,
 ) -> Result<DatasetIndex> {
     let mut cands = Vec::new();
     let mut skipped = Vec::new();
     for src in sources {
-        collect(src, &mut cands, &mut skipped)?;
+        collect(src, mode, &mut cands, &mut skipped)?;
     }
     let mut cache_file = cache.map(load_cache).unwrap_or_default();
     cache_file.version = CACHE_VERSION;
     // Probe what the cache does not answer.
     let mut results: Vec<Option<CacheEntry>> = Vec::with_capacity(cands.len());
     let mut todo = Vec::new();
+    // Candidates sharing a file (LeRobot v3.0 episodes, manifest ranges) probe it once.
+    let mut first_of: HashMap<String, usize> = HashMap::new();
+    let mut shares = Vec::new();
     for (i, c) in cands.iter().enumerate() {
         let key = c.path.display().to_string();
+        if let Some(&j) = first_of.get(&key) {
+            results.push(None);
+            shares.push((i, j));
+            continue;
+        }
+        first_of.insert(key.clone(), i);
         let st = stamp(&c.path, c.kind);
         let hit = match (&st, cache_file.entries.get(&key)) {
             (Ok(s), Some(e))
@@ -420,25 +546,41 @@ pub fn build_index(
         }
         results[i] = Some(e);
     }
+    for (i, j) in shares {
+        results[i] = results[j].clone();
+    }
     let mut entries = Vec::new();
     for (c, r) in cands.into_iter().zip(results) {
         let r = r.expect("every candidate resolved");
         match r.info {
             Err(reason) => skipped.push(Skipped {
                 path: c.path.display().to_string(),
-                reason,
+                reason: match &c.label {
+                    Some(l) => format!("{l}: {reason}"),
+                    None => reason,
+                },
             }),
             Ok(info) => {
                 let end = c.end.unwrap_or(info.frames).min(info.frames);
                 if c.first >= end {
+                    let range = format!(
+                        "{}..{}",
+                        c.first,
+                        c.end.map_or("end".into(), |e| e.to_string())
+                    );
                     skipped.push(Skipped {
                         path: c.path.display().to_string(),
-                        reason: format!(
-                            "manifest range {}..{} is outside its {} frames",
-                            c.first,
-                            c.end.map_or("end".into(), |e| e.to_string()),
-                            info.frames
-                        ),
+                        reason: match &c.label {
+                            Some(l) => format!(
+                                "{l}: frames {range} are outside the {} frames of {}",
+                                info.frames,
+                                shown(&c.path)
+                            ),
+                            None => format!(
+                                "manifest range {range} is outside its {} frames",
+                                info.frames
+                            ),
+                        },
                     });
                     continue;
                 }
@@ -448,6 +590,7 @@ pub fn build_index(
                     fps: c.fps.or(info.fps),
                     caption: c.caption,
                     repeat: c.repeat,
+                    label: c.label,
                     path: c.path,
                     info,
                 });
@@ -458,10 +601,7 @@ pub fn build_index(
         tracing::warn!("skipped {}: {}", s.path, s.reason);
     }
     if let Some(cache) = cache {
-        crate::ensure_parent_dir(cache)?;
-        let text = serde_json::to_string(&cache_file)?;
-        std::fs::write(cache, text)
-            .map_err(|e| anyhow!("{}: cannot write index cache: {e}", shown(cache)))?;
+        write_cache(cache, &cache_file)?;
     }
     Ok(DatasetIndex {
         entries,

@@ -13,7 +13,8 @@
 //! The training data pipeline (issue #3):
 //!
 //! * [`DataConfig`] (the `[data]` table of the training TOML) with [`SourceConfig`]s: image
-//!   folders, video files, frame folders, JSONL manifests ([`manifest`]), mixed.
+//!   folders, video files, frame folders, JSONL manifests ([`manifest`]), LeRobot datasets
+//!   ([`lerobot`]), mixed.
 //! * [`index`]: the dataset index (frame counts, sizes) with a JSON cache keyed by path, size
 //!   and mtime; unreadable files are skipped and listed.
 //! * [`bucket`]: the aspect-ratio buckets (1:1, 4:3, 3:4, 16:9, 9:16; docs/architecture.md
@@ -28,11 +29,13 @@ pub mod augment;
 pub mod bucket;
 mod config;
 mod dispatch;
+pub mod frame_count;
 mod frame_folder;
 mod frames;
 mod image_io;
 pub mod index;
 pub mod inspect;
+pub mod lerobot;
 mod loader;
 pub mod manifest;
 pub mod rng;

@@ -8,9 +8,12 @@
 //!
 //! A clip that fails to load (corrupt or truncated file) is replaced by the next clip of the same
 //! group (deterministically), and the file is listed once in [`LoaderStats::load_failures`] with
-//! one warning line.
+//! one warning line. A video that decodes fewer frames than its header claims is not a failure:
+//! its clips are drawn inside the frames that decode from then on (see [`crate::frame_count`]),
+//! the true count goes into the index cache, and the file is listed once in
+//! [`LoaderStats::fewer_frames`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::augment::{AugmentParams, augment_clip};
 use crate::bucket::BucketTable;
 use crate::config::{DataConfig, Mode};
+use crate::frame_count::{FewerFrames, fewer_frames_reason};
 use crate::image_io::decode_rgb8;
 use crate::index::{DatasetIndex, IndexEntry, MediaKind, Skipped, build_index};
 use crate::rng::{SeededRng, Tag};
@@ -68,6 +72,9 @@ pub struct LoaderStats {
     pub load_failures: Vec<Skipped>,
     /// Clips replaced because their file failed to load.
     pub replaced: usize,
+    /// Videos whose header claims more frames than decode (each once): clips are drawn inside
+    /// the frames that decode. Not failures.
+    pub fewer_frames: Vec<Skipped>,
     /// Batches handed out.
     pub batches: usize,
     /// Planned batches passed over because no clip of their group could be loaded.
@@ -81,6 +88,50 @@ struct Failures {
     bad: HashSet<usize>,
     list: Vec<Skipped>,
     replaced: usize,
+    /// Entry → frames that decode, for videos whose header claims more (see
+    /// [`crate::frame_count`]).
+    decoded: HashMap<usize, usize>,
+    /// The files of `decoded`, each reported once.
+    fewer_frames: Vec<Skipped>,
+}
+
+impl Failures {
+    /// Marks entry `e` unusable (listed once, with `reason`); counts the replaced clip.
+    fn fail(&mut self, e: usize, path: &Path, reason: String) {
+        self.replaced += 1;
+        if self.bad.insert(e) {
+            tracing::warn!("skipped {}: {reason}", path.display());
+            self.list.push(Skipped {
+                path: path.display().to_string(),
+                reason,
+            });
+        }
+    }
+
+    /// Records that only `decoded` frames of entry `e` decode; `true` the first time.
+    fn record_decoded(&mut self, e: usize, entry: &IndexEntry, decoded: usize) -> bool {
+        if self.decoded.insert(e, decoded).is_some() {
+            return false;
+        }
+        let reason = format!(
+            "{}: {}",
+            shown(&entry.path),
+            fewer_frames_reason(entry.info.frames, decoded)
+        );
+        tracing::warn!("{reason}; using the frames that decode");
+        self.fewer_frames.push(Skipped {
+            path: entry.path.display().to_string(),
+            reason,
+        });
+        true
+    }
+}
+
+/// Where a clip of `span` frames may start inside entry `entry` (offsets from `entry.first`):
+/// `[0, room]`, where `room` follows the frames that decode when known.
+fn usable_room(entry: &IndexEntry, decoded: Option<usize>, span: usize) -> Option<usize> {
+    let end = (entry.first + entry.frames).min(decoded.unwrap_or(usize::MAX));
+    end.checked_sub(entry.first + span)
 }
 
 /// Everything a worker needs, shared read-only (plus the failure record).
@@ -91,6 +142,8 @@ struct Shared {
     cfg: DataConfig,
     mode: Mode,
     failures: Mutex<Failures>,
+    /// Serialises the workers' updates of the index cache file.
+    cache_lock: Mutex<()>,
 }
 
 struct Job {
@@ -212,7 +265,7 @@ impl Shared {
                 let entry = &self.index.entries[item.entry];
                 let mut rng = SeededRng::new(self.cfg.seed, Tag::Sample, epoch, batch, slot as u64);
                 let room = entry.frames - item.span();
-                let (offset, params) = match self.mode {
+                let (mut offset, params) = match self.mode {
                     Mode::Eval => (room / 2, AugmentParams::CENTER),
                     Mode::Train => {
                         let offset = rng.below(room + 1);
@@ -225,30 +278,68 @@ impl Shared {
                         (offset, params)
                     }
                 };
-                let start = entry.first + offset;
-                match read_clip(entry, start, item.frames, item.stride) {
-                    Ok(frames) => {
-                        augment_clip(
-                            &frames,
-                            bucket,
-                            &params,
-                            &mut data[slot * per..(slot + 1) * per],
-                        );
-                        sources.push(format!("{}:{start}", entry.path.display()));
-                        done = true;
-                        break;
-                    }
-                    Err(e) => {
-                        let mut f = self.failures.lock().unwrap();
-                        f.replaced += 1;
-                        if f.bad.insert(item.entry) {
-                            tracing::warn!("skipped {}: {e:#}", entry.path.display());
-                            f.list.push(Skipped {
-                                path: entry.path.display().to_string(),
-                                reason: format!("{e:#}"),
-                            });
+                // At most two reads: the planned clip, then (when the video turned out to hold
+                // fewer frames than its header says) one inside the frames that decode.
+                for _ in 0..2 {
+                    let decoded = self
+                        .failures
+                        .lock()
+                        .unwrap()
+                        .decoded
+                        .get(&item.entry)
+                        .copied();
+                    match usable_room(entry, decoded, item.span()) {
+                        None => {
+                            let reason = format!(
+                                "{}: {}, too short for a clip of {} frames with stride {}",
+                                shown(&entry.path),
+                                fewer_frames_reason(entry.info.frames, decoded.unwrap_or(0)),
+                                item.frames,
+                                item.stride
+                            );
+                            self.failures
+                                .lock()
+                                .unwrap()
+                                .fail(item.entry, &entry.path, reason);
+                            break;
                         }
+                        Some(usable) if offset > usable => {
+                            offset = self.redraw(&mut rng, room, usable);
+                        }
+                        Some(_) => {}
                     }
+                    let start = entry.first + offset;
+                    match read_clip(entry, start, item.frames, item.stride) {
+                        Ok(frames) => {
+                            augment_clip(
+                                &frames,
+                                bucket,
+                                &params,
+                                &mut data[slot * per..(slot + 1) * per],
+                            );
+                            sources.push(format!("{}:{start}", entry.path.display()));
+                            done = true;
+                            break;
+                        }
+                        Err(e) => match e.downcast_ref::<FewerFrames>() {
+                            Some(ff)
+                                if entry.info.kind == MediaKind::Video && decoded.is_none() =>
+                            {
+                                self.found_fewer_frames(item.entry, ff.decoded);
+                            }
+                            _ => {
+                                let reason = format!("{e:#}");
+                                self.failures
+                                    .lock()
+                                    .unwrap()
+                                    .fail(item.entry, &entry.path, reason);
+                                break;
+                            }
+                        },
+                    }
+                }
+                if done {
+                    break;
                 }
             }
             if !done {
@@ -261,6 +352,45 @@ impl Shared {
             bucket: bucket.name.clone(),
             sources,
         }))
+    }
+}
+
+impl Shared {
+    /// A new clip start inside the frames that decode (`[0, usable]`), for a clip whose planned
+    /// start `[0, room]` lies past them. Training draws again from the same stream and range
+    /// until a start fits (rejection sampling: uniform over the usable starts, and the same
+    /// start whether the true count was known beforehand or found by this very read, so runs
+    /// and resumes agree); evaluation takes the centre of the usable range.
+    fn redraw(&self, rng: &mut SeededRng, room: usize, usable: usize) -> usize {
+        if self.mode == Mode::Eval {
+            return usable / 2;
+        }
+        for _ in 0..256 {
+            let o = rng.below(room + 1);
+            if o <= usable {
+                return o;
+            }
+        }
+        rng.below(usable + 1)
+    }
+
+    /// Records the true frame count of entry `e` (once per run), and in the index cache.
+    fn found_fewer_frames(&self, e: usize, decoded: usize) {
+        let entry = &self.index.entries[e];
+        if !self
+            .failures
+            .lock()
+            .unwrap()
+            .record_decoded(e, entry, decoded)
+        {
+            return;
+        }
+        if let Some(cache) = &self.cfg.index_cache {
+            let _guard = self.cache_lock.lock().unwrap();
+            if let Err(err) = crate::index::record_decoded(cache, &entry.path, decoded) {
+                tracing::warn!("{err:#}");
+            }
+        }
     }
 }
 
@@ -292,17 +422,26 @@ impl Loader {
         let table = BucketTable::from_config(cfg)?;
         let index = build_index(
             cfg.sources_for(mode),
+            mode,
             cfg.index_cache.as_deref(),
             cfg.workers.max(1),
         )?;
         let sampler = Sampler::new(cfg, &table, &index, mode)?;
+        // Videos the index cache knows to hold fewer frames than their headers say.
+        let mut failures = Failures::default();
+        for (e, entry) in index.entries.iter().enumerate() {
+            if let Some(d) = entry.info.decoded.filter(|&d| d < entry.info.frames) {
+                failures.record_decoded(e, entry, d);
+            }
+        }
         let shared = Arc::new(Shared {
             index,
             sampler,
             table,
             cfg: cfg.clone(),
             mode,
-            failures: Mutex::new(Failures::default()),
+            failures: Mutex::new(failures),
+            cache_lock: Mutex::new(()),
         });
         let pool = (cfg.workers > 0).then(|| {
             let (jtx, jrx) = crossbeam_channel::unbounded::<Job>();
@@ -510,6 +649,7 @@ impl Loader {
             skipped,
             load_failures: f.list.clone(),
             replaced: f.replaced,
+            fewer_frames: f.fewer_frames.clone(),
             batches: self.handed,
             dropped_batches: self.dropped,
             probed: s.index.probed,

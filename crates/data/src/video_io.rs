@@ -25,6 +25,7 @@ use video_rs::ffmpeg::format::Pixel;
 use video_rs::frame::RawFrame;
 use video_rs::io::Reader;
 
+use crate::frame_count::FewerFrames;
 use crate::frame_folder::checked_range;
 use crate::{Frames, shown};
 
@@ -239,13 +240,6 @@ fn fps_of(st: &video_rs::ffmpeg::format::stream::Stream<'_>) -> Option<f64> {
     rational(st.rate()).or_else(|| rational(st.avg_frame_rate()))
 }
 
-fn range_text(start: usize, end: Option<usize>) -> String {
-    match end {
-        Some(e) => format!("frames {start}..{e}"),
-        None => format!("frames {start}.. (to the end)"),
-    }
-}
-
 /// Reference path: decode from the start, count frames, keep `[start, end)`.
 fn decode_linear(
     path: &Path,
@@ -257,8 +251,16 @@ fn decode_linear(
     let mut images = Vec::new();
     let mut index = 0usize;
     while end.is_none_or(|e| index < e) {
-        let Some(frame) = src.next_frame(path)? else {
-            break;
+        let frame = match src.next_frame(path) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            // A damaged or cut-off tail after good frames: the frames before it are the ones
+            // that decode (FFmpeg reports the damage itself, as a warning).
+            Err(e) if index > 0 => {
+                tracing::debug!("{e:#}: treating frame {index} as the end of the stream");
+                break;
+            }
+            Err(e) => return Err(e),
         };
         if index >= start {
             images.push(src.convert_rgb(&frame, path)?);
@@ -266,11 +268,13 @@ fn decode_linear(
         index += 1;
     }
     if images.is_empty() || end.is_some_and(|e| index < e) {
-        bail!(
-            "{}: has {index} frames, asked for {}",
-            shown(path),
-            range_text(start, end)
-        );
+        return Err(FewerFrames {
+            path: path.to_path_buf(),
+            decoded: index,
+            start,
+            end,
+        }
+        .into());
     }
     Ok((images, fps))
 }
