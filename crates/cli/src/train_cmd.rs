@@ -34,7 +34,8 @@ pub struct TrainArgs {
 pub struct FinetuneArgs {
     #[command(flatten)]
     pub train: TrainArgs,
-    /// Released (or any) safetensors checkpoint with official keys to start from.
+    /// Released (or any) safetensors checkpoint with official keys to start from, or a
+    /// cosmotok checkpoint / run directory (its newest checkpoint's EMA weights).
     #[arg(long)]
     pub from: PathBuf,
     /// Which parameters to train: full, decoder_only, encoder_frozen.
@@ -143,8 +144,8 @@ pub fn finetune(args: &FinetuneArgs) -> Result<()> {
         )
     })?;
     let from = args.from.display().to_string();
-    if !args.from.is_file() {
-        bail!("--from `{from}`: no such file");
+    if !args.from.exists() {
+        bail!("--from `{from}`: no such file or directory");
     }
     run_training(
         &args.train,

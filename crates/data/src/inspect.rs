@@ -2,6 +2,7 @@
 //! counts, skipped files — and a PNG contact sheet of a few batches (one row per clip, a few
 //! evenly spaced frames per clip, each frame letterboxed into a square tile).
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -10,7 +11,8 @@ use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 
 use crate::index::MediaKind;
-use crate::{Batch, DataConfig, Loader, LoaderStats, Mode, shown};
+use crate::lerobot::{EpisodeSet, LeRobotDataset, is_lerobot_root};
+use crate::{Batch, DataConfig, Loader, LoaderStats, Mode, SourceKind, shown};
 
 /// Options of [`inspect`].
 #[derive(Debug, Clone, PartialEq)]
@@ -69,10 +71,76 @@ pub struct InspectReport {
     pub batches: Vec<BatchSummary>,
     /// The contact sheet written: path, width, height.
     pub sheet: Option<(PathBuf, u32, u32)>,
+    /// LeRobot datasets among the sources.
+    pub lerobot: Vec<LeRobotSummary>,
+}
+
+/// A LeRobot dataset among the sources: its layout, cameras and episodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeRobotSummary {
+    /// The dataset's metadata.
+    pub dataset: LeRobotDataset,
+    /// The cameras the source uses (empty: all).
+    pub cameras: Vec<String>,
+    /// The source's `episodes` selection.
+    pub episodes: Option<EpisodeSet>,
+    /// The source's `eval_episodes`.
+    pub eval_episodes: Option<EpisodeSet>,
+}
+
+/// The LeRobot datasets among `cfg`'s sources for `mode`.
+fn lerobot_summaries(cfg: &DataConfig, mode: Mode) -> Result<Vec<LeRobotSummary>> {
+    let mut out = Vec::new();
+    for src in cfg.sources_for(mode) {
+        let is = match src.kind {
+            SourceKind::LeRobot => true,
+            SourceKind::Auto => src.path.is_dir() && is_lerobot_root(&src.path),
+            _ => false,
+        };
+        if is {
+            out.push(LeRobotSummary {
+                dataset: LeRobotDataset::open(&src.path)?,
+                cameras: src.cameras.clone(),
+                episodes: src.episodes.clone(),
+                eval_episodes: src.eval_episodes.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `path → camera` for the clip sources that belong to a camera (LeRobot episodes).
+fn cameras_by_path(loader: &Loader) -> HashMap<String, String> {
+    loader
+        .index()
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let camera = e.label.as_ref()?.split_once(" · ")?.1.to_string();
+            Some((e.path.display().to_string(), camera))
+        })
+        .collect()
+}
+
+/// Cameras with no clip in `batches`.
+fn cameras_missing(batches: &[Batch], camera_of: &HashMap<String, String>) -> BTreeSet<String> {
+    let mut missing: BTreeSet<String> = camera_of.values().cloned().collect();
+    for b in batches {
+        for s in &b.sources {
+            let path = s.rsplit_once(':').map_or(s.as_str(), |(p, _)| p);
+            if let Some(c) = camera_of.get(path) {
+                missing.remove(c);
+            }
+        }
+    }
+    missing
 }
 
 /// Builds a loader for `cfg`, draws `opts.batches` batches and writes the contact sheet.
+/// With multi-camera (LeRobot) sources it draws on, up to two epochs, until every camera is
+/// in the sheet.
 pub fn inspect(cfg: &DataConfig, opts: &InspectOptions) -> Result<InspectReport> {
+    let lerobot = lerobot_summaries(cfg, opts.mode)?;
     let mut loader = Loader::new(cfg, opts.mode)?;
     let mut batches = Vec::new();
     for _ in 0..opts.batches {
@@ -80,6 +148,15 @@ pub fn inspect(cfg: &DataConfig, opts: &InspectOptions) -> Result<InspectReport>
             Some(b) => batches.push(b),
             None => break,
         }
+    }
+    let camera_of = cameras_by_path(&loader);
+    let mut extra = 0;
+    while !cameras_missing(&batches, &camera_of).is_empty() && extra < 2 * loader.epoch_len() {
+        match loader.try_next()? {
+            Some(b) => batches.push(b),
+            None => break,
+        }
+        extra += 1;
     }
     let index = loader.index();
     let count = |k| index.entries.iter().filter(|e| e.info.kind == k).count();
@@ -133,6 +210,7 @@ pub fn inspect(cfg: &DataConfig, opts: &InspectOptions) -> Result<InspectReport>
             })
             .collect(),
         sheet,
+        lerobot,
     })
 }
 
@@ -216,6 +294,9 @@ impl fmt::Display for InspectReport {
                 "frames per video / frame folder: min {lo}, median {med}, max {hi}"
             )?;
         }
+        for l in &self.lerobot {
+            write_lerobot(f, l)?;
+        }
         writeln!(
             f,
             "clips: {} frames (images: 1), batch size {}, {} batches per epoch",
@@ -229,6 +310,15 @@ impl fmt::Display for InspectReport {
             writeln!(f, "skipped files:")?;
             for k in &s.skipped {
                 writeln!(f, "  {}: {}", k.path, k.reason)?;
+            }
+        }
+        if !s.fewer_frames.is_empty() {
+            writeln!(
+                f,
+                "videos with fewer frames than their headers say (used as they are):"
+            )?;
+            for k in &s.fewer_frames {
+                writeln!(f, "  {}", k.reason)?;
             }
         }
         if !s.load_failures.is_empty() {
@@ -252,4 +342,59 @@ impl fmt::Display for InspectReport {
         }
         Ok(())
     }
+}
+
+fn write_lerobot(f: &mut fmt::Formatter<'_>, l: &LeRobotSummary) -> fmt::Result {
+    let ds = &l.dataset;
+    let total: usize = ds.episodes.iter().map(|e| e.1).sum();
+    writeln!(
+        f,
+        "LeRobot dataset {} ({}, {} fps): {} episodes, {total} frames",
+        ds.root.display(),
+        ds.version,
+        ds.fps,
+        ds.episodes.len()
+    )?;
+    writeln!(f, "  cameras:")?;
+    for c in &ds.cameras {
+        let used = l.cameras.is_empty() || l.cameras.contains(&c.key);
+        let size = c
+            .size
+            .map_or("size not stated".to_string(), |(h, w)| format!("{w}x{h}"));
+        writeln!(
+            f,
+            "    {}: {size}, {}{}",
+            c.key,
+            c.codec.as_deref().unwrap_or("codec not stated"),
+            if used { "" } else { " (not used)" }
+        )?;
+    }
+    if ds.episodes.len() > 24 {
+        let mut lens: Vec<usize> = ds.episodes.iter().map(|e| e.1).collect();
+        lens.sort_unstable();
+        let show = |s: &Option<EpisodeSet>| s.as_ref().map_or("all".into(), |s| s.to_string());
+        return writeln!(
+            f,
+            "  episodes: frames min {}, median {}, max {}; used {}, held out for eval {}",
+            lens[0],
+            lens[lens.len() / 2],
+            lens[lens.len() - 1],
+            show(&l.episodes),
+            l.eval_episodes
+                .as_ref()
+                .map_or("none".into(), |s| s.to_string())
+        );
+    }
+    let mut line = String::new();
+    for &(e, len) in &ds.episodes {
+        let role = if l.eval_episodes.as_ref().is_some_and(|h| h.contains(e)) {
+            " eval"
+        } else if l.episodes.as_ref().is_none_or(|s| s.contains(e)) {
+            ""
+        } else {
+            " unused"
+        };
+        line.push_str(&format!(" {e}:{len}{role}"));
+    }
+    writeln!(f, "  episodes (index:frames):{line}")
 }

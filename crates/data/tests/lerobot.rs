@@ -402,3 +402,46 @@ fn v30_layout_built_from_the_sample() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn inspect_reports_episodes_and_shows_every_camera() {
+    use cosmotok_data::inspect::{InspectOptions, inspect};
+    let tmp = TempDir::new("lerobot-inspect");
+    let sheet = tmp.path().join("sheet.png");
+    let cfg = DataConfig {
+        batch_size: 1,
+        ..config(source(&robot(), Some("2"), &[]))
+    };
+    let report = inspect(
+        &cfg,
+        &InspectOptions {
+            batches: 1,
+            sheet: Some(sheet.clone()),
+            ..InspectOptions::default()
+        },
+    )
+    .unwrap();
+    // One batch asked for; more drawn until both cameras are in the sheet.
+    let sources: Vec<&String> = report.batches.iter().flat_map(|b| &b.sources).collect();
+    for cam in [TOP, WRIST] {
+        assert!(
+            sources.iter().any(|s| s.contains(cam)),
+            "{cam} missing: {sources:?}"
+        );
+    }
+    let img = image::open(&sheet).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        cosmotok_data::inspect::sheet_size(sources.len(), 4, 96)
+    );
+    let text = report.to_string();
+    for want in [
+        "LeRobot dataset",
+        "(v2.1, 10 fps): 3 episodes, 111 frames",
+        "observation.images.top: 256x192, av1",
+        "observation.images.wrist: 192x256, av1",
+        "episodes (index:frames): 0:41 1:33 2:37 eval",
+    ] {
+        assert!(text.contains(want), "{want:?} not in:\n{text}");
+    }
+}

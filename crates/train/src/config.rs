@@ -176,10 +176,25 @@ pub enum TrainMode {
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct FinetuneConfig {
-    /// Safetensors checkpoint with official keys. Tensors whose shapes differ from the model
-    /// (a new compression ratio) are re-initialised and reported.
+    /// Safetensors checkpoint with official keys, or a cosmotok checkpoint directory, or a run
+    /// directory (its newest checkpoint; EMA weights when it has them). Tensors whose shapes
+    /// differ from the model (a new compression ratio) are re-initialised and reported.
     pub from: Option<PathBuf>,
     pub mode: TrainMode,
+    /// From this step on, train every parameter: `mode = "decoder_only"` with
+    /// `unfreeze_at = N` is the usual two-stage fine-tune (the decoder adapts to the new
+    /// footage under the released latent space first, then everything) in one resumable run.
+    pub unfreeze_at: Option<u64>,
+}
+
+impl FinetuneConfig {
+    /// The fine-tuning mode of step `step`.
+    pub fn mode_at(&self, step: u64) -> TrainMode {
+        match self.unfreeze_at {
+            Some(n) if step >= n => TrainMode::Full,
+            _ => self.mode,
+        }
+    }
 }
 
 /// `[guard]`: what to do with non-finite losses or gradients.
@@ -321,6 +336,13 @@ impl TrainConfig {
     /// model's temporal compression, crop sizes against its spatial compression.
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
+        if self.finetune.unfreeze_at.is_some() && self.finetune.mode == TrainMode::Full {
+            bail!(
+                "[finetune] unfreeze_at = {}: mode is already \"full\" (unfreeze_at ends a \
+                 decoder_only or encoder_frozen stage)",
+                self.finetune.unfreeze_at.unwrap_or_default()
+            );
+        }
         if self.run.iterations == 0 {
             bail!("[run] iterations = 0: expected at least 1");
         }

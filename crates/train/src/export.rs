@@ -52,6 +52,37 @@ pub fn load_checkpoint_model(dir: &Path, ema: bool, device: &Device) -> Result<T
         .map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))
 }
 
+/// The safetensors file that `[finetune] from = path` loads: a safetensors file as it is; a
+/// training checkpoint directory, or a run directory (its newest checkpoint), through its EMA
+/// weights (raw weights when the run had no EMA), saved with official keys to
+/// `scratch/finetune_from.safetensors`.
+pub fn finetune_weights(from: &Path, scratch: &Path) -> Result<PathBuf> {
+    if from.is_file() {
+        return Ok(from.to_path_buf());
+    }
+    let dir = if from.join(STATE_FILE).is_file() {
+        from.to_path_buf()
+    } else if let Some((_, dir)) = crate::checkpoint::Checkpoints::new(from).latest() {
+        dir
+    } else {
+        bail!(
+            "`{}`: not a safetensors file, a cosmotok checkpoint directory or a run directory \
+             with checkpoints",
+            from.display()
+        );
+    };
+    let ema = dir.join("ema.bpk").is_file();
+    let model = load_checkpoint_model(&dir, ema, &Device::flex())?;
+    let out = scratch.join("finetune_from.safetensors");
+    weights::save(&model, &out).with_context(|| format!("cannot write `{}`", out.display()))?;
+    tracing::info!(
+        "fine-tuning from the {} weights of checkpoint {}",
+        if ema { "EMA" } else { "raw" },
+        dir.display()
+    );
+    Ok(out)
+}
+
 /// Loads the model to export.
 pub fn load_source(src: &Source, device: &Device) -> Result<Tokenizer> {
     match src {

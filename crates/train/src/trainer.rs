@@ -383,7 +383,8 @@ impl Trainer {
         if resume_from.is_none()
             && let Some(from) = &cfg.finetune.from
         {
-            let report = weights::load_matching(&mut model, from)
+            let report = crate::export::finetune_weights(from, &run_dir)
+                .and_then(|file| Ok(weights::load_matching(&mut model, &file)?))
                 .with_context(|| format!("[finetune] from = `{}`", from.display()))?;
             if report.loaded.is_empty() {
                 bail!(
@@ -407,7 +408,7 @@ impl Trainer {
             finetune_report = Some(report);
         }
         let model = precision.to_master(model);
-        let trainable = trainable_ids(&model, cfg.finetune.mode);
+        let trainable = trainable_ids(&model, cfg.finetune.mode_at(0));
         let optim = adamw(cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay);
         let ema = cfg.ema.enabled.then(|| Ema::new(&model, cfg.ema.beta));
         let mut loss =
@@ -507,6 +508,10 @@ impl Trainer {
         // Every random draw of the step (VAE sampling) comes from the seeded backend RNG.
         let _rng = rng_lock();
         let step = self.state.step;
+        if self.cfg.finetune.unfreeze_at == Some(step) && step > 0 {
+            self.trainable = trainable_ids(&self.model, self.cfg.finetune.mode_at(step));
+            tracing::info!("step {step}: [finetune] unfreeze_at reached, training every parameter");
+        }
         // 1. Generator: losses and gradients over the micro-batches.
         let mut g = self.generator_pass(step)?;
         if self.inject_nonfinite > 0 {
@@ -881,7 +886,7 @@ impl Trainer {
                 gan.lecam.ema_fake = f;
             }
         }
-        self.trainable = trainable_ids(&self.model, self.cfg.finetune.mode);
+        self.trainable = trainable_ids(&self.model, self.cfg.finetune.mode_at(r.state.step));
         self.last_layer = last_layer_id(&self.model)?;
         self.loader.seek(&r.state.loader)?;
         self.state = r.state;

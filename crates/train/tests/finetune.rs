@@ -162,3 +162,54 @@ fn new_compression_ratio_reports_reinitialised_tensors() {
     );
     assert!(report.missing.is_empty(), "{:?}", report.missing);
 }
+
+/// `[finetune] unfreeze_at`: decoder-only until that step, then every parameter trains; a run
+/// resumed after the switch trains everything too.
+#[test]
+fn unfreeze_at_ends_the_decoder_only_stage() {
+    let dir = scratch("finetune_unfreeze");
+    let mut cfg = tiny_config(&dir);
+    cfg.loss.adversarial.enabled = false;
+    cfg.ema.enabled = false;
+    cfg.finetune.from = Some(fixture("parity/CV8x8x8.safetensors"));
+    cfg.finetune.mode = TrainMode::DecoderOnly;
+    cfg.finetune.unfreeze_at = Some(2);
+    let encoder = |t: &cosmotok_train::Trainer| {
+        named_params(&t.model)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("encoder."))
+            .collect::<Vec<_>>()
+    };
+    let mut t = fresh(cfg.clone());
+    let start = encoder(&t);
+    for _ in 0..2 {
+        t.step().unwrap();
+    }
+    assert_eq!(encoder(&t), start, "encoder moved before unfreeze_at");
+    t.step().unwrap();
+    let unfrozen = encoder(&t);
+    let moved = unfrozen
+        .iter()
+        .zip(&start)
+        .filter(|(a, b)| a.1 != b.1)
+        .count();
+    assert!(
+        moved > 50,
+        "only {moved} encoder tensors moved after unfreeze_at"
+    );
+    t.save_checkpoint().unwrap();
+    drop(t);
+    // Resumed past the switch: still training everything.
+    let mut r = trainer(cfg.clone(), cosmotok_train::Resume::Auto);
+    assert_eq!(encoder(&r), unfrozen);
+    r.step().unwrap();
+    assert_ne!(
+        encoder(&r),
+        unfrozen,
+        "a resumed run after unfreeze_at froze the encoder again"
+    );
+    // unfreeze_at with mode = full is a configuration error.
+    cfg.finetune.mode = TrainMode::Full;
+    let e = format!("{:#}", cfg.validate().unwrap_err());
+    assert!(e.contains("unfreeze_at"), "{e}");
+}
