@@ -46,6 +46,10 @@ pub struct MediaInfo {
     /// [`crate::frame_count`]); stored in the index cache once found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoded: Option<usize>,
+    /// A video whose frame intervals vary (see [`crate::timestamps`]): with `target_fps`, its
+    /// clips are sampled by timestamps.
+    #[serde(default)]
+    pub variable_rate: bool,
 }
 
 impl MediaInfo {
@@ -122,7 +126,8 @@ struct CacheEntry {
     info: std::result::Result<MediaInfo, String>,
 }
 
-const CACHE_VERSION: u32 = 1;
+/// 2: `decoded` and `variable_rate` added to the probed facts.
+const CACHE_VERSION: u32 = 2;
 
 /// `(size, mtime in ns)` of a file; `(image file count, mtime)` of a frame folder.
 fn stamp(path: &Path, kind: MediaKind) -> Result<(u64, u64), String> {
@@ -153,6 +158,7 @@ pub fn probe(path: &Path, kind: MediaKind) -> Result<MediaInfo> {
                 height: h as usize,
                 fps: None,
                 decoded: None,
+                variable_rate: false,
             })
         }
         MediaKind::Frames => {
@@ -169,6 +175,7 @@ pub fn probe(path: &Path, kind: MediaKind) -> Result<MediaInfo> {
                 height: h as usize,
                 fps: None,
                 decoded: None,
+                variable_rate: false,
             })
         }
         MediaKind::Video => {
@@ -182,6 +189,7 @@ pub fn probe(path: &Path, kind: MediaKind) -> Result<MediaInfo> {
                     height: h,
                     fps: Some(fps),
                     decoded: None,
+                    variable_rate: crate::probe_variable_rate(path)?,
                 })
             }
             #[cfg(not(feature = "video"))]

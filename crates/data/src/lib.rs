@@ -40,6 +40,7 @@ mod loader;
 pub mod manifest;
 pub mod rng;
 pub mod sampler;
+pub mod timestamps;
 #[cfg(feature = "video")]
 mod video_io;
 
@@ -53,7 +54,9 @@ pub use loader::{
     Batch, Loader, LoaderPosition, LoaderStats, config_for_path, eval_batches, read_clip,
 };
 #[cfg(feature = "video")]
-pub use video_io::{probe_video, read_video, read_video_rgb, write_video};
+pub use video_io::{
+    frame_times, probe_variable_rate, probe_video, read_video, read_video_rgb, write_video,
+};
 
 /// `path` as shown in error messages: `` `path` ``.
 pub(crate) fn shown(path: &std::path::Path) -> String {

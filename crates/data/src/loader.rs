@@ -30,6 +30,7 @@ use crate::image_io::decode_rgb8;
 use crate::index::{DatasetIndex, IndexEntry, MediaKind, Skipped, build_index};
 use crate::rng::{SeededRng, Tag};
 use crate::sampler::{PlannedBatch, Sampler};
+use crate::timestamps::{frames_at_rate, starts_at_rate};
 use crate::{list_image_files, shown};
 
 /// One batch: `data` is `[B, 3, T, H, W]` row-major in `[-1, 1]`.
@@ -144,6 +145,8 @@ struct Shared {
     failures: Mutex<Failures>,
     /// Serialises the workers' updates of the index cache file.
     cache_lock: Mutex<()>,
+    /// Frame timestamps of the variable-frame-rate videos sampled by time.
+    times: Mutex<HashMap<usize, Arc<Vec<f64>>>>,
 }
 
 struct Job {
@@ -184,38 +187,63 @@ pub fn read_clip(
     count: usize,
     stride: usize,
 ) -> Result<Vec<RgbImage>> {
+    let indices: Vec<usize> = (0..count).map(|k| start + k * stride).collect();
+    read_frames(entry, &indices)
+}
+
+/// Reads the raw frames `indices` (absolute, increasing) of one clip source.
+pub fn read_frames(entry: &IndexEntry, indices: &[usize]) -> Result<Vec<RgbImage>> {
     let path = &entry.path;
-    let span = (count - 1) * stride + 1;
+    let (Some(&lo), Some(&hi)) = (indices.first(), indices.last()) else {
+        bail!("{}: no frames asked for", shown(path));
+    };
+    let pick = |all: Vec<RgbImage>| -> Vec<RgbImage> {
+        let mut all: Vec<Option<RgbImage>> = all.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(indices.len());
+        for (k, &i) in indices.iter().enumerate() {
+            // A repeated index (a slow stretch of a variable-rate video) repeats the frame.
+            let repeat = k > 0 && indices[k - 1] == i;
+            match (repeat, all.get_mut(i - lo).and_then(Option::take)) {
+                (_, Some(img)) => out.push(img),
+                (true, None) => out.push(out.last().cloned().expect("repeat of a kept frame")),
+                (false, None) => {}
+            }
+        }
+        out
+    };
     let frames = match entry.info.kind {
         MediaKind::Image => vec![decode_rgb8(path)?],
         MediaKind::Frames => {
             let files = list_image_files(path)?;
-            if start + span > files.len() {
+            if hi >= files.len() {
                 bail!(
                     "{}: has {} frames, asked for {}..{}",
                     shown(path),
                     files.len(),
-                    start,
-                    start + span
+                    lo,
+                    hi + 1
                 );
             }
-            let mut v = Vec::with_capacity(count);
-            for f in files[start..start + span].iter().step_by(stride) {
-                v.push(decode_rgb8(f)?);
+            let mut v = Vec::with_capacity(indices.len());
+            for &i in indices {
+                v.push(decode_rgb8(&files[i])?);
             }
             v
         }
         MediaKind::Video => {
             #[cfg(feature = "video")]
             {
-                let (all, _) = crate::video_io::read_video_rgb(path, start, Some(span))?;
-                all.into_iter().step_by(stride).collect()
+                let (all, _) = crate::video_io::read_video_rgb(path, lo, Some(hi - lo + 1))?;
+                pick(all)
             }
             #[cfg(not(feature = "video"))]
-            bail!(
-                "{}: video files need the `video` cargo feature of cosmotok-data",
-                shown(path)
-            )
+            {
+                let _ = pick;
+                bail!(
+                    "{}: video files need the `video` cargo feature of cosmotok-data",
+                    shown(path)
+                )
+            }
         }
     };
     if let Some(f) = frames
@@ -231,9 +259,14 @@ pub fn read_clip(
             frames[0].height()
         );
     }
-    if frames.len() != count {
+    let want = if entry.info.kind == MediaKind::Image {
+        1
+    } else {
+        indices.len()
+    };
+    if frames.len() != want {
         bail!(
-            "{}: read {} frames, expected {count}",
+            "{}: read {} frames, expected {want}",
             shown(path),
             frames.len()
         );
@@ -264,7 +297,46 @@ impl Shared {
                 }
                 let entry = &self.index.entries[item.entry];
                 let mut rng = SeededRng::new(self.cfg.seed, Tag::Sample, epoch, batch, slot as u64);
-                let room = entry.frames - item.span();
+                // A variable-frame-rate video sampled by time: its frame timestamps.
+                let times = match item.by_time.map(|_| self.frame_times(item.entry)) {
+                    Some(Err(e)) => {
+                        let mut f = self.failures.lock().unwrap();
+                        f.fail(item.entry, &entry.path, format!("{e:#}"));
+                        continue;
+                    }
+                    Some(Ok(t)) => Some(t),
+                    None => None,
+                };
+                // One past the last usable frame, and the room for clip starts (offsets from
+                // `entry.first`), given the frames that decode when known.
+                let end = |decoded: Option<usize>| {
+                    (entry.first + entry.frames).min(decoded.unwrap_or(usize::MAX))
+                };
+                let room_for = |decoded: Option<usize>| match (&times, item.by_time) {
+                    (Some(ts), Some(fps)) => {
+                        starts_at_rate(ts, entry.first, end(decoded), item.frames, fps)
+                            .checked_sub(1)
+                    }
+                    _ => usable_room(entry, decoded, item.span()),
+                };
+                let Some(room) = room_for(None) else {
+                    let secs = times.as_ref().map_or(0.0, |ts| {
+                        ts[end(None).min(ts.len()).max(1) - 1] - ts[entry.first.min(ts.len() - 1)]
+                    });
+                    let reason = format!(
+                        "{}: too short: {secs:.2} s of frames, a clip of {} frames at {} fps \
+                         needs {:.2} s",
+                        shown(&entry.path),
+                        item.frames,
+                        item.by_time.unwrap_or_default(),
+                        (item.frames - 1) as f64 / item.by_time.unwrap_or(1.0)
+                    );
+                    self.failures
+                        .lock()
+                        .unwrap()
+                        .fail(item.entry, &entry.path, reason);
+                    continue;
+                };
                 let (mut offset, params) = match self.mode {
                     Mode::Eval => (room / 2, AugmentParams::CENTER),
                     Mode::Train => {
@@ -288,7 +360,7 @@ impl Shared {
                         .decoded
                         .get(&item.entry)
                         .copied();
-                    match usable_room(entry, decoded, item.span()) {
+                    match room_for(decoded) {
                         None => {
                             let reason = format!(
                                 "{}: {}, too short for a clip of {} frames with stride {}",
@@ -309,7 +381,14 @@ impl Shared {
                         Some(_) => {}
                     }
                     let start = entry.first + offset;
-                    match read_clip(entry, start, item.frames, item.stride) {
+                    let indices: Vec<usize> = match (&times, item.by_time) {
+                        (Some(ts), Some(fps)) => {
+                            frames_at_rate(ts, start, end(decoded), item.frames, fps)
+                                .expect("a start inside the room has its frames")
+                        }
+                        _ => (0..item.frames).map(|k| start + k * item.stride).collect(),
+                    };
+                    match read_frames(entry, &indices) {
                         Ok(frames) => {
                             augment_clip(
                                 &frames,
@@ -372,6 +451,22 @@ impl Shared {
             }
         }
         rng.below(usable + 1)
+    }
+
+    /// Frame timestamps of entry `e`'s video (read once per run).
+    fn frame_times(&self, e: usize) -> Result<Arc<Vec<f64>>> {
+        if let Some(t) = self.times.lock().unwrap().get(&e) {
+            return Ok(t.clone());
+        }
+        #[cfg(feature = "video")]
+        let t = Arc::new(crate::video_io::frame_times(
+            &self.index.entries[e].path,
+            None,
+        )?);
+        #[cfg(not(feature = "video"))]
+        let t: Arc<Vec<f64>> = bail!("frame timestamps need the `video` cargo feature");
+        self.times.lock().unwrap().insert(e, t.clone());
+        Ok(t)
     }
 
     /// Records the true frame count of entry `e` (once per run), and in the index cache.
@@ -442,6 +537,7 @@ impl Loader {
             mode,
             failures: Mutex::new(failures),
             cache_lock: Mutex::new(()),
+            times: Mutex::new(HashMap::new()),
         });
         let pool = (cfg.workers > 0).then(|| {
             let (jtx, jrx) = crossbeam_channel::unbounded::<Job>();

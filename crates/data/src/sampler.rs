@@ -32,6 +32,9 @@ pub struct Item {
     pub frames: usize,
     /// Frame step.
     pub stride: usize,
+    /// `Some(target_fps)`: a variable-frame-rate video sampled by timestamps
+    /// ([`crate::timestamps`]; `stride` is then 1).
+    pub by_time: Option<f64>,
 }
 
 impl Item {
@@ -76,12 +79,19 @@ pub struct Sampler {
     mode: Mode,
 }
 
-/// Frame step of `entry` under `cfg`.
+/// Frame step of `entry` under `cfg` (1 for variable-frame-rate videos with a target frame
+/// rate: those are sampled by timestamps).
 pub fn stride_for(cfg: &DataConfig, entry: &IndexEntry) -> usize {
     match (cfg.target_fps, entry.fps) {
+        _ if by_time(cfg, entry).is_some() => 1,
         (Some(target), Some(fps)) => ((fps / target).round() as usize).max(1),
         _ => cfg.frame_stride,
     }
+}
+
+/// `Some(target_fps)` when `entry`'s clips are sampled by timestamps.
+fn by_time(cfg: &DataConfig, entry: &IndexEntry) -> Option<f64> {
+    cfg.target_fps.filter(|_| entry.info.variable_rate)
 }
 
 impl Sampler {
@@ -106,6 +116,7 @@ impl Sampler {
                 bucket: table.closest(entry.info.width, entry.info.height),
                 frames,
                 stride: stride_for(cfg, entry),
+                by_time: by_time(cfg, entry),
             };
             if entry.frames < item.span() {
                 too_short.push(Skipped {

@@ -65,7 +65,10 @@ impl Source {
                 shown(path)
             )
         };
-        let decoder = Decoder::new(path).map_err(|e| open_err(&e))?;
+        let decoder = Decoder::new(path).map_err(|e| match missing_decoder(path) {
+            Some(hint) => anyhow!("{}: {hint}", shown(path)),
+            None => open_err(&e),
+        })?;
         let size = decoder.size_out();
         let (_, reader, stream) = decoder.into_parts();
         let params = reader
@@ -157,6 +160,28 @@ impl Source {
     }
 }
 
+/// When `path`'s video stream is in a codec this FFmpeg build cannot decode: what to install.
+fn missing_decoder(path: &Path) -> Option<String> {
+    use video_rs::ffmpeg::codec::Id;
+    let input = video_rs::ffmpeg::format::input(&path).ok()?;
+    let stream = input.streams().best(video_rs::ffmpeg::media::Type::Video)?;
+    let id = stream.parameters().id();
+    if video_rs::ffmpeg::decoder::find(id).is_some() {
+        return None;
+    }
+    let install = match id {
+        Id::AV1 => {
+            "an AV1 decoder: Debian's libavcodec59 brings one through libdav1d6 (apt-get install \
+             libdav1d6 libavcodec59); a self-built FFmpeg needs --enable-libdav1d"
+        }
+        Id::HEVC => "an FFmpeg built with its HEVC decoder",
+        _ => "an FFmpeg build that includes this decoder",
+    };
+    Some(format!(
+        "this FFmpeg has no decoder for the video codec {id:?} (install {install})"
+    ))
+}
+
 fn rational(r: video_rs::ffmpeg::Rational) -> Option<f64> {
     (r.numerator() > 0 && r.denominator() > 0)
         .then(|| r.numerator() as f64 / r.denominator() as f64)
@@ -172,6 +197,42 @@ fn rgb_to_image(frame: &RawFrame) -> RgbImage {
         raw.extend_from_slice(&data[y * stride..y * stride + w * 3]);
     }
     RgbImage::from_raw(w as u32, h as u32, raw).expect("RGB24 frame size")
+}
+
+/// Presentation timestamps (seconds from the first frame, increasing) of the first `limit`
+/// video packets of `path` (all of them for `None`): read from the container, nothing decoded.
+pub fn frame_times(path: &Path, limit: Option<usize>) -> Result<Vec<f64>> {
+    let mut src = Source::open(path)?;
+    packet_times(&mut src, path, limit)
+}
+
+fn packet_times(src: &mut Source, path: &Path, limit: Option<usize>) -> Result<Vec<f64>> {
+    let tb = rational(src.av_stream().time_base()).unwrap_or(1.0);
+    let mut ts = Vec::new();
+    while limit.is_none_or(|l| ts.len() < l) {
+        match src.reader.read(src.stream) {
+            Ok(packet) => {
+                let (packet, _) = packet.into_inner_parts();
+                if let Some(t) = packet.pts().or(packet.dts()) {
+                    ts.push(t);
+                }
+            }
+            Err(video_rs::Error::ReadExhausted) => break,
+            Err(e) => bail!("{}: cannot read video packets: {e}", shown(path)),
+        }
+    }
+    ts.sort_unstable();
+    let t0 = ts.first().copied().unwrap_or(0);
+    Ok(ts.into_iter().map(|t| (t - t0) as f64 * tb).collect())
+}
+
+/// Whether the first few seconds of `path` (240 packets) have a variable frame rate (see
+/// [`crate::timestamps::is_variable_rate`]).
+pub fn probe_variable_rate(path: &Path) -> Result<bool> {
+    Ok(crate::timestamps::is_variable_rate(&frame_times(
+        path,
+        Some(240),
+    )?))
 }
 
 /// Frame count, height, width and frame rate of the best video stream of `path`.
