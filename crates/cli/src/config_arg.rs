@@ -1,5 +1,6 @@
-//! `--config`: a preset name, a cosmotok TOML file, or a JSON file with the official Cosmos
-//! config dict (or a fixture JSON wrapping one under `config`).
+//! `--config`: a preset name, a cosmotok TOML file, or a JSON file: the `config.json` of
+//! `cosmotok export`, the official Cosmos config dict, or a fixture JSON wrapping one under
+//! `config`.
 
 use std::path::Path;
 
@@ -35,7 +36,7 @@ pub fn resolve(arg: &str) -> Result<TokenizerConfig> {
         Some("json") => {
             let v: serde_json::Value =
                 serde_json::from_str(&text).with_context(|| format!("`{arg}`: invalid JSON"))?;
-            TokenizerConfig::from_official_json(&v).with_context(|| format!("`{arg}`"))?
+            TokenizerConfig::from_json(&v).with_context(|| format!("`{arg}`"))?
         }
         _ => bail!("--config `{arg}`: expected a preset name, a .toml or a .json file"),
     };

@@ -144,6 +144,67 @@ fn train_eval_export_round_trip() {
     let ae = export.join("autoencoder.safetensors");
     let out = ok(&["inspect", ae.to_str().unwrap()]);
     assert!(out.contains("CV8x8x8"), "{out}");
+    export_round_trips(ckpt, &export, &dir);
+}
+
+/// The three round trips of an export (issue #19): `--config` takes the export's own
+/// config.json; the files are created like any new file (0666 less the umask: 0644 under the
+/// usual umask 022, 0640 under 027); exporting the same weights again gives the same bytes,
+/// in another process (whose hash maps iterate in another order).
+fn export_round_trips(ckpt: &str, export: &Path, dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let ae = export.join("autoencoder.safetensors");
+    let rec = dir.join("rec.png");
+    let out = ok(&[
+        "reconstruct",
+        "--checkpoint",
+        ae.to_str().unwrap(),
+        "--config",
+        export.join("config.json").to_str().unwrap(),
+        "--input",
+        &media("frames/episode_000/frame_1.png"),
+        "--output",
+        rec.to_str().unwrap(),
+    ]);
+    assert!(out.contains("PSNR") && rec.is_file(), "{out}");
+
+    let files = [
+        "autoencoder.safetensors",
+        "encoder.safetensors",
+        "decoder.safetensors",
+        "config.json",
+    ];
+    for (umask, mode) in [("022", 0o644), ("027", 0o640)] {
+        let again = dir.join(format!("export_umask{umask}"));
+        let status = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!("umask {umask} && exec \"$0\" \"$@\""),
+                env!("CARGO_BIN_EXE_cosmotok"),
+                "export",
+                "--checkpoint",
+                ckpt,
+                "--out",
+                again.to_str().unwrap(),
+            ])
+            .current_dir(root())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for f in files {
+            let m = std::fs::metadata(again.join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(m, mode, "{f} under umask {umask}: {m:o}");
+            assert_eq!(
+                std::fs::read(again.join(f)).unwrap(),
+                std::fs::read(export.join(f)).unwrap(),
+                "{f}: a second export of the same checkpoint differs in bytes"
+            );
+        }
+    }
 }
 
 #[test]

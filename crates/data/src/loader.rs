@@ -459,14 +459,14 @@ impl Shared {
             return Ok(t.clone());
         }
         #[cfg(feature = "video")]
-        let t = Arc::new(crate::video_io::frame_times(
-            &self.index.entries[e].path,
-            None,
-        )?);
+        {
+            let path = &self.index.entries[e].path;
+            let t = Arc::new(crate::video_io::frame_times(path, None)?);
+            self.times.lock().unwrap().insert(e, t.clone());
+            Ok(t)
+        }
         #[cfg(not(feature = "video"))]
-        let t: Arc<Vec<f64>> = bail!("frame timestamps need the `video` cargo feature");
-        self.times.lock().unwrap().insert(e, t.clone());
-        Ok(t)
+        bail!("frame timestamps need the `video` cargo feature")
     }
 
     /// Records the true frame count of entry `e` (once per run), and in the index cache.

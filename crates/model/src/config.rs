@@ -430,6 +430,25 @@ impl TokenizerConfig {
         Ok(())
     }
 
+    /// A config from any JSON cosmotok reads: the `config.json` that `cosmotok export`
+    /// writes (its `cosmotok_config`, exactly, else its `official_config`), the official
+    /// Cosmos config dict, or a fixture JSON wrapping one under `config`.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, ConfigError> {
+        if let Some(c) = v.get("cosmotok_config") {
+            return serde_json::from_value(c.clone()).map_err(|e| {
+                bad(
+                    "cosmotok_config",
+                    "(see the file)",
+                    format!("cosmotok's model config as `cosmotok export` writes it ({e})"),
+                )
+            });
+        }
+        if let Some(c) = v.get("official_config") {
+            return Self::from_official_json(c);
+        }
+        Self::from_official_json(v)
+    }
+
     /// Parses the official Cosmos config dict (keys channels, channels_mult, num_res_blocks,
     /// patch_size, z_channels, latent_channels / embedding_dim, levels, spatial_compression,
     /// temporal_compression, legacy_mode, formulation / quantizer, encoder / decoder, name, ...).

@@ -352,18 +352,102 @@ pub fn load_into(model: &mut Tokenizer, header: &Header) -> Result<LoadReport, W
 }
 
 /// Saves the tokenizer's weights as f32 safetensors with the official key names, plus the
-/// resolved config in the metadata. The write is atomic (scratch file, then rename).
+/// resolved config in the metadata: [`canonical_safetensors`] bytes (the same weights give the
+/// same file), written by [`write_file_atomic`] (readable by others as the umask allows).
 pub fn save(model: &Tokenizer, path: &Path) -> Result<(), WeightsError> {
+    let err = |reason: String| WeightsError::Save {
+        path: path.to_path_buf(),
+        reason,
+    };
     let config_json = serde_json::to_string(model.config()).expect("config serialises");
-    let mut store = SafetensorsStore::from_file(path)
+    let mut store = SafetensorsStore::from_bytes(None)
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true)
-        .overwrite(true)
         .metadata(CONFIG_METADATA_KEY, config_json);
-    model.save_into(&mut store).map_err(|e| WeightsError::Save {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    model
+        .save_into(&mut store)
+        .map_err(|e| err(e.to_string()))?;
+    let bytes = store.get_bytes().map_err(|e| err(e.to_string()))?;
+    let bytes = canonical_safetensors(&bytes, None).map_err(err)?;
+    write_file_atomic(path, &bytes).map_err(|e| err(e.to_string()))
+}
+
+/// A safetensors file rewritten in one canonical form: tensors in key order with contiguous
+/// offsets, the header's JSON with sorted keys and `__metadata__` (sorted) first, padded with
+/// spaces to a multiple of 8 bytes as the reference writer does. `keep` selects the tensors
+/// (by key; `None`: all). The same tensors and metadata always give the same bytes, which
+/// the reference `safetensors` writer does not promise: it stores the metadata from a
+/// `HashMap`, whose order changes from run to run.
+pub fn canonical_safetensors(
+    bytes: &[u8],
+    keep: Option<&dyn Fn(&str) -> bool>,
+) -> Result<Vec<u8>, String> {
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+    let metadata: BTreeMap<String, String> = meta
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let mut tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(k, _)| keep.is_none_or(|f| f(k)))
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    // Header entries, written in key order (`__metadata__` sorts first: `_` < `a`..`z`).
+    let mut header = String::from("{");
+    let mut parts = Vec::new();
+    if !metadata.is_empty() {
+        parts.push(format!(
+            "\"__metadata__\":{}",
+            serde_json::to_string(&metadata).expect("strings serialise")
+        ));
+    }
+    let mut offset = 0usize;
+    for (k, v) in &tensors {
+        let n = v.data().len();
+        parts.push(format!(
+            "{}:{{\"dtype\":\"{:?}\",\"shape\":{},\"data_offsets\":[{offset},{}]}}",
+            serde_json::to_string(k).expect("strings serialise"),
+            v.dtype(),
+            serde_json::to_string(v.shape()).expect("shapes serialise"),
+            offset + n
+        ));
+        offset += n;
+    }
+    header.push_str(&parts.join(","));
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for (_, v) in &tensors {
+        out.extend_from_slice(v.data());
+    }
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` atomically: a scratch file beside it (created like any new file:
+/// mode 0666 less the umask, so 0644 usually), synced, then renamed over `path`.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(name);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// What [`load_matching`] did.
@@ -443,4 +527,73 @@ pub fn load_matching(model: &mut Tokenizer, path: &Path) -> Result<MatchReport, 
         });
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::*;
+
+    /// Two files with the same tensors and metadata, written by the reference writer from maps
+    /// in different orders, become the same canonical bytes, which read back to the same
+    /// tensors and metadata.
+    #[test]
+    fn canonical_bytes_are_unique_and_readable() {
+        use safetensors::tensor::TensorView;
+        let a: Vec<u8> = (0..24u8).collect();
+        let b: Vec<u8> = (100..108u8).collect();
+        let views = |order: bool| {
+            let mut v = vec![
+                (
+                    "z.weight",
+                    TensorView::new(safetensors::Dtype::F32, vec![2, 3], &a).unwrap(),
+                ),
+                (
+                    "a.bias",
+                    TensorView::new(safetensors::Dtype::BF16, vec![4], &b).unwrap(),
+                ),
+            ];
+            if order {
+                v.reverse();
+            }
+            v
+        };
+        let meta = |order: bool| {
+            let mut m = std::collections::HashMap::new();
+            let kv = [("x", "1"), ("config", "{\"a\":1}"), ("format", "pt")];
+            for (k, v) in if order {
+                kv.to_vec()
+            } else {
+                kv.iter().rev().cloned().collect()
+            } {
+                m.insert(k.to_string(), v.to_string());
+            }
+            Some(m)
+        };
+        let one = safetensors::serialize(views(false), meta(false)).unwrap();
+        let two = safetensors::serialize(views(true), meta(true)).unwrap();
+        let (c1, c2) = (
+            canonical_safetensors(&one, None).unwrap(),
+            canonical_safetensors(&two, None).unwrap(),
+        );
+        assert_eq!(c1, c2);
+        assert_eq!(
+            canonical_safetensors(&c1, None).unwrap(),
+            c1,
+            "a fixed point"
+        );
+        let st = safetensors::SafeTensors::deserialize(&c1).unwrap();
+        assert_eq!(st.tensor("z.weight").unwrap().data(), &a[..]);
+        assert_eq!(st.tensor("a.bias").unwrap().shape(), &[4]);
+        assert_eq!(
+            st.tensor("a.bias").unwrap().dtype(),
+            safetensors::Dtype::BF16
+        );
+        let (n, m) = safetensors::SafeTensors::read_metadata(&c1).unwrap();
+        assert_eq!(n % 8, 0);
+        assert_eq!(m.metadata().as_ref().unwrap()["config"], "{\"a\":1}");
+        let keep = |k: &str| k.starts_with("a.");
+        let part = canonical_safetensors(&c1, Some(&keep)).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&part).unwrap();
+        assert_eq!(st.names(), ["a.bias"]);
+    }
 }

@@ -4,7 +4,6 @@
 //! config dict and cosmotok's config), and optionally per-channel latent statistics over a
 //! dataset (what latent diffusion models normalise with).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -99,21 +98,14 @@ pub fn export(model: &Tokenizer, out_dir: &Path) -> Result<Vec<PathBuf>> {
     let full = out_dir.join("autoencoder.safetensors");
     weights::save(model, &full)?;
     let bytes = std::fs::read(&full)?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("`{}` written but unreadable", full.display()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)?;
-    let metadata: Option<std::collections::HashMap<String, String>> = meta.metadata().clone();
     let mut written = vec![full.clone()];
     for (name, prefixes) in [
         ("encoder.safetensors", &["encoder.", "quant_conv."][..]),
         ("decoder.safetensors", &["post_quant_conv.", "decoder."][..]),
     ] {
-        let views: BTreeMap<String, safetensors::tensor::TensorView<'_>> = st
-            .tensors()
-            .into_iter()
-            .filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
-            .collect();
-        let part = safetensors::tensor::serialize(views, metadata.clone())?;
+        let keep = |k: &str| prefixes.iter().any(|p| k.starts_with(p));
+        let part = weights::canonical_safetensors(&bytes, Some(&keep))
+            .map_err(|e| anyhow::anyhow!("`{}` written but unreadable: {e}", full.display()))?;
         let path = out_dir.join(name);
         write_atomic(&path, &part)?;
         written.push(path);

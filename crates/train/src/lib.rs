@@ -6,7 +6,8 @@
 //!   clipping ([`clip`]), gradient accumulation, EMA ([`ema`]), non-finite guard with
 //!   roll-back, atomic checkpoints with exact resume ([`checkpoint`]).
 //! * [`eval`] / [`metrics`]: PSNR and SSIM (TokenBench formulas), FSQ code statistics, PNG
-//!   grids ([`grid`]).
+//!   grids ([`grid`]); [`paired_eval`]: TokenBench's paired mode (folders of videos and
+//!   reconstructions; PSNR, SSIM, LPIPS).
 //! * [`logger`]: `metrics.jsonl` and the progress bar; [`memory`]: GPU memory or process RSS
 //!   in each log line.
 //! * [`device`]: device names (`flex`, `wgpu[:N|:integrated|:cpu]`, `cuda[:N]`).
@@ -26,6 +27,7 @@ pub mod logger;
 pub mod lr;
 pub mod memory;
 pub mod metrics;
+pub mod paired_eval;
 pub mod precision;
 pub mod trainer;
 
