@@ -43,7 +43,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Fine-tune from a released checkpoint (full, decoder_only or encoder_frozen).
     Finetune(train_cmd::FinetuneArgs),
-    /// Evaluate a checkpoint (PSNR, SSIM, FSQ code usage) on a recipe's eval clips.
+    /// Evaluate a checkpoint on a recipe's eval clips (PSNR, SSIM, FSQ code usage, LPIPS), or
+    /// score videos against their reconstructions like TokenBench (--videos, --reconstructions)
     Eval(train_cmd::EvalArgs),
     /// Export a checkpoint as safetensors with official keys (+ encoder/decoder parts).
     Export(train_cmd::ExportArgs),

@@ -45,14 +45,34 @@ pub struct FinetuneArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// A training checkpoint directory or a safetensors file with official keys.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// Recipe whose `[data]` table gives the evaluation clips.
+    /// Checkpoint mode: a training checkpoint directory or a safetensors file with official
+    /// keys, evaluated on the recipe's eval clips (needs --config).
+    #[arg(long, requires = "config", conflicts_with_all = ["videos", "reconstructions"])]
+    pub checkpoint: Option<PathBuf>,
+    /// Recipe whose `[data]` table gives the evaluation clips (checkpoint mode).
     #[arg(long, short)]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Paired mode (TokenBench's metrics_cli): a folder of ground-truth videos (video files,
+    /// images or frame folders) ...
+    #[arg(long, requires = "reconstructions")]
+    pub videos: Option<PathBuf>,
+    /// ... and a folder of their reconstructions with the same names.
+    #[arg(long, requires = "videos")]
+    pub reconstructions: Option<PathBuf>,
+    /// LPIPS too: torchvision's VGG-16 converted to safetensors (`cosmotok fetch vgg16`) ...
+    #[arg(long, requires = "lpips_lin")]
+    pub lpips_vgg: Option<PathBuf>,
+    /// ... and the lpips v0.1 linear heads (`cosmotok fetch lpips`).
+    #[arg(long, requires = "lpips_vgg")]
+    pub lpips_lin: Option<PathBuf>,
+    /// Device for the model (checkpoint mode; default: the recipe's `run.device`) and LPIPS.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Write the per-video scores and the means as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
     /// Use the raw weights of a checkpoint directory instead of the EMA.
     #[arg(long)]
     pub no_ema: bool,
@@ -62,7 +82,7 @@ pub struct EvalArgs {
     /// Write side-by-side mp4s (input | reconstruction) of the grid clips into this folder
     /// (`video` feature).
     #[arg(long)]
-    pub videos: Option<PathBuf>,
+    pub side_by_side: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -168,10 +188,55 @@ fn source(path: &Path, no_ema: bool) -> Source {
 }
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
-    let cfg = cosmotok_train::config::load(&args.config, &args.set)?;
-    let device = cosmotok_train::device::parse(&cfg.run.device)?;
-    let model = export::load_source(&source(&args.checkpoint, args.no_ema), &device)?;
+    let lpips = |device: &burn::prelude::Device| -> Result<Option<cosmotok_losses::Lpips>> {
+        match (&args.lpips_vgg, &args.lpips_lin) {
+            (Some(vgg), Some(lin)) => Ok(Some(
+                cosmotok_losses::Lpips::load(vgg, lin, cosmotok_losses::vgg::VGG16_WIDTHS, device)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            _ => Ok(None),
+        }
+    };
+    if let (Some(videos), Some(recons)) = (&args.videos, &args.reconstructions) {
+        let device = cosmotok_train::device::parse(args.device.as_deref().unwrap_or("flex"))?;
+        let lpips = lpips(&device)?;
+        let report =
+            cosmotok_train::paired_eval::evaluate_pairs(videos, recons, lpips.as_ref(), &device)?;
+        for p in &report.pairs {
+            let l = p.lpips.map_or(String::new(), |l| format!("  LPIPS {l:.4}"));
+            println!(
+                "{}  [{}x{}x{}]  PSNR {:.4} dB  SSIM {:.4}{l}",
+                p.name, p.shape[0], p.shape[1], p.shape[2], p.psnr, p.ssim
+            );
+        }
+        let l = report
+            .lpips
+            .map_or(String::new(), |l| format!(", LPIPS {l:.4}"));
+        println!(
+            "mean over {} videos: PSNR {:.4} dB, SSIM {:.4}{l}",
+            report.pairs.len(),
+            report.psnr,
+            report.ssim
+        );
+        if let Some(path) = &args.json {
+            write_json(path, &report.to_json())?;
+        }
+        return Ok(());
+    }
+    let (Some(checkpoint), Some(config)) = (&args.checkpoint, &args.config) else {
+        bail!(
+            "eval: give --checkpoint and --config (a model on a recipe's eval clips) or \
+             --videos and --reconstructions (TokenBench's paired mode)"
+        );
+    };
+    let cfg = cosmotok_train::config::load(config, &args.set)?;
+    let device = cosmotok_train::device::parse(args.device.as_deref().unwrap_or(&cfg.run.device))?;
+    let model = export::load_source(&source(checkpoint, args.no_ema), &device)?;
     let batches = cosmotok_train::data::Loader::eval_batches(&cfg.data)?;
+    let lpips = match lpips(&device)? {
+        Some(l) => Some(l),
+        None => cfg.eval.lpips(&device)?,
+    };
     let report = cosmotok_train::eval::evaluate(
         &model,
         &batches,
@@ -183,11 +248,26 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             0
         },
         args.grid.as_deref(),
-        args.videos.as_deref(),
+        args.side_by_side.as_deref(),
+        lpips.as_ref(),
     )?;
     println!("{}", report.summary());
     println!("{}", serde_json::to_string(&report.fields())?);
+    if let Some(path) = &args.json {
+        let fields: serde_json::Map<String, serde_json::Value> = report
+            .fields()
+            .into_iter()
+            .map(|(k, v)| (k, v.into()))
+            .collect();
+        write_json(path, &serde_json::Value::Object(fields))?;
+    }
     Ok(())
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+    cosmotok_data::ensure_parent_dir(path)?;
+    std::fs::write(path, serde_json::to_string_pretty(v)? + "\n")
+        .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 pub fn export(args: &ExportArgs) -> Result<()> {

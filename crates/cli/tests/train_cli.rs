@@ -188,9 +188,9 @@ fn export_round_trips(ckpt: &str, export: &Path, dir: &Path) {
                 again.to_str().unwrap(),
             ])
             .current_dir(root())
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success());
+        assert!(status.status.success(), "{status:?}");
         for f in files {
             let m = std::fs::metadata(again.join(f))
                 .unwrap()
@@ -230,4 +230,38 @@ fn config_errors_name_the_key() {
     ]);
     assert!(!success);
     assert!(out.contains("convert_vgg16.py"), "{out}");
+}
+
+/// TokenBench's paired mode from the command line: the fixture pairs' PSNR and SSIM as
+/// TokenBench's code computes them (tests/fixtures/tokenbench/reference.json), as JSON.
+#[test]
+fn eval_paired_mode() {
+    let dir = scratch("paired");
+    let json = dir.join("scores.json");
+    let out = ok(&[
+        "eval",
+        "--videos",
+        &fx("tokenbench/videos"),
+        "--reconstructions",
+        &fx("tokenbench/reconstructions"),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.contains("mean over 2 videos: PSNR 23.09"), "{out}");
+    let got: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx("tokenbench/reference.json")).unwrap())
+            .unwrap();
+    for key in ["mean_psnr", "mean_ssim"] {
+        let (g, w) = (got[key].as_f64().unwrap(), want[key].as_f64().unwrap());
+        assert!((g - w).abs() < 1e-3, "{key}: {g} vs {w}");
+    }
+    assert!(got["mean_lpips"].is_null());
+    // Neither mode: a clear error.
+    let (success, text) = run(&["eval"]);
+    assert!(
+        !success && text.contains("--videos and --reconstructions"),
+        "{text}"
+    );
 }

@@ -229,6 +229,11 @@ pub struct EvalConfig {
     /// Also write side-by-side mp4s (input | reconstruction) of the grid clips under
     /// `<run>/videos/step_N/` (needs the `video` feature).
     pub videos: bool,
+    /// LPIPS too (TokenBench's third metric): torchvision's VGG-16 (`scripts/convert_vgg16.py`,
+    /// or `cosmotok fetch vgg16`) and the lpips v0.1 heads (`cosmotok fetch lpips`). Both or
+    /// neither.
+    pub lpips_vgg: Option<PathBuf>,
+    pub lpips_lin: Option<PathBuf>,
 }
 
 impl Default for EvalConfig {
@@ -238,6 +243,22 @@ impl Default for EvalConfig {
             max_clips: 8,
             grids: 2,
             videos: false,
+            lpips_vgg: None,
+            lpips_lin: None,
+        }
+    }
+}
+
+impl EvalConfig {
+    /// The LPIPS network of `lpips_vgg` / `lpips_lin`, when set.
+    pub fn lpips(&self, device: &burn::prelude::Device) -> Result<Option<cosmotok_losses::Lpips>> {
+        match (&self.lpips_vgg, &self.lpips_lin) {
+            (None, None) => Ok(None),
+            (Some(vgg), Some(lin)) => Ok(Some(
+                cosmotok_losses::Lpips::load(vgg, lin, cosmotok_losses::vgg::VGG16_WIDTHS, device)
+                    .map_err(|e| anyhow::anyhow!("[eval] lpips: {e}"))?,
+            )),
+            _ => bail!("[eval] lpips_vgg and lpips_lin: give both (or neither)"),
         }
     }
 }

@@ -10,7 +10,8 @@ use cosmotok_model::Tokenizer;
 use crate::data::Batch;
 use crate::data::batch_tensor;
 use crate::grid::{self, GridRow};
-use crate::metrics::{CodeStats, psnr, ssim};
+use crate::metrics::{CodeStats, psnr, ssim, to_u8};
+use cosmotok_losses::Lpips;
 
 /// Averages over the evaluated clips.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,6 +22,9 @@ pub struct EvalReport {
     /// FSQ only: fraction of the codebook used, and perplexity of the code distribution.
     pub codebook_usage: Option<f64>,
     pub perplexity: Option<f64>,
+    /// LPIPS (VGG, v0.1) per frame on the uint8-quantised clips, averaged over frames then
+    /// clips; when LPIPS weights were given.
+    pub lpips: Option<f64>,
 }
 
 impl EvalReport {
@@ -30,6 +34,9 @@ impl EvalReport {
             ("psnr".into(), self.psnr),
             ("ssim".into(), self.ssim),
         ];
+        if let Some(l) = self.lpips {
+            v.push(("lpips".into(), l));
+        }
         if let Some(u) = self.codebook_usage {
             v.push(("codebook_usage".into(), u));
         }
@@ -44,6 +51,9 @@ impl EvalReport {
             "eval on {} clips: PSNR {:.2} dB, SSIM {:.4}",
             self.clips, self.psnr, self.ssim
         );
+        if let Some(l) = self.lpips {
+            s += &format!(", LPIPS {l:.4}");
+        }
         if let (Some(u), Some(p)) = (self.codebook_usage, self.perplexity) {
             s += &format!(", codebook usage {:.2}%, perplexity {p:.1}", 100.0 * u);
         }
@@ -53,7 +63,9 @@ impl EvalReport {
 
 /// Reconstructs up to `max_clips` clips of `batches` and measures them; writes a grid of the
 /// first `grids` clips to `grid_path` when given, and side-by-side mp4s (input | reconstruction)
-/// of the same clips into `video_dir` when given (needs the `video` feature).
+/// of the same clips into `video_dir` when given (needs the `video` feature). With `lpips`,
+/// LPIPS is measured too.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     model: &Tokenizer,
     batches: &[Batch],
@@ -62,9 +74,10 @@ pub fn evaluate(
     grids: usize,
     grid_path: Option<&Path>,
     video_dir: Option<&Path>,
+    lpips: Option<&Lpips>,
 ) -> Result<EvalReport> {
     let mut codes = model.fsq().map(|f| CodeStats::new(f.codebook_size()));
-    let (mut n, mut sum_psnr, mut sum_ssim) = (0usize, 0.0, 0.0);
+    let (mut n, mut sum_psnr, mut sum_ssim, mut sum_lpips) = (0usize, 0.0, 0.0, 0.0);
     let mut kept: Vec<(Vec<f32>, Vec<f32>, [usize; 3])> = Vec::new();
     'outer: for batch in batches {
         let x = batch_tensor(batch, device);
@@ -92,6 +105,16 @@ pub fn evaluate(
             let r = &recon[i * per..(i + 1) * per];
             sum_psnr += psnr(a, r);
             sum_ssim += ssim(a, r, t, h, w);
+            if let Some(net) = lpips {
+                // On the uint8 levels, as the metric is defined on video files.
+                let q = |v: &[f32]| -> Vec<f32> {
+                    v.iter()
+                        .map(|x| to_u8(*x) as f32 / 255.0 * 2.0 - 1.0)
+                        .collect()
+                };
+                let per_frame = lpips_per_frame(net, &q(a), &q(r), [t, h, w], device);
+                sum_lpips += per_frame.iter().sum::<f64>() / t as f64;
+            }
             if kept.len() < grids {
                 kept.push((a.to_vec(), r.to_vec(), [t, h, w]));
             }
@@ -127,7 +150,45 @@ pub fn evaluate(
         ssim: sum_ssim / n as f64,
         codebook_usage: codes.as_ref().map(|c| c.usage()),
         perplexity: codes.as_ref().map(|c| c.perplexity()),
+        lpips: lpips.map(|_| sum_lpips / n as f64),
     })
+}
+
+/// Frames per LPIPS forward (bounds memory on long, large clips).
+const LPIPS_CHUNK: usize = 8;
+
+/// LPIPS of each frame of two `[3, T, H, W]` clips in `[-1, 1]`.
+pub fn lpips_per_frame(
+    net: &Lpips,
+    a: &[f32],
+    b: &[f32],
+    [t, h, w]: [usize; 3],
+    device: &Device,
+) -> Vec<f64> {
+    let plane = h * w;
+    // Frames `start..start + n` as `[n, 3, H, W]`.
+    let frames = |x: &[f32], start: usize, n: usize| {
+        let mut data = Vec::with_capacity(n * 3 * plane);
+        for i in start..start + n {
+            for c in 0..3 {
+                let off = (c * t + i) * plane;
+                data.extend_from_slice(&x[off..off + plane]);
+            }
+        }
+        Tensor::<4>::from_data(TensorData::new(data, [n, 3, h, w]), device)
+    };
+    let mut out = Vec::with_capacity(t);
+    for start in (0..t).step_by(LPIPS_CHUNK) {
+        let n = LPIPS_CHUNK.min(t - start);
+        let d = net.distance(frames(a, start, n), frames(b, start, n));
+        let d: Vec<f32> = d
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 distances");
+        out.extend(d.into_iter().map(f64::from));
+    }
+    out
 }
 
 /// `[3, T, H, W]` input and reconstruction side by side (`[3, T, H, 2W]`) as an mp4.

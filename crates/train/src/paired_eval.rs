@@ -20,10 +20,8 @@ use burn::prelude::*;
 use cosmotok_data::{Frames, is_image_path, is_video_path, read_any};
 use cosmotok_losses::Lpips;
 
+use crate::eval::lpips_per_frame;
 use crate::metrics::{psnr, ssim};
-
-/// Frames per LPIPS forward (bounds memory on long, large videos).
-const LPIPS_CHUNK: usize = 8;
 
 /// The scores of one pair.
 #[derive(Clone, Debug, PartialEq)]
@@ -163,27 +161,9 @@ fn score(name: &str, a: &Frames, b: &Frames, lpips: Option<&Lpips>, device: &Dev
     let ssim_per_frame: Vec<f64> = (0..t)
         .map(|i| ssim(&frame(a, i), &frame(b, i), 1, h, w))
         .collect();
-    let lpips_per_frame: Vec<f64> = match lpips {
-        None => Vec::new(),
-        Some(net) => {
-            let mut v = Vec::with_capacity(t);
-            for start in (0..t).step_by(LPIPS_CHUNK) {
-                let n = LPIPS_CHUNK.min(t - start);
-                let batch = |f: &Frames| {
-                    let data: Vec<f32> = (start..start + n).flat_map(|i| frame(f, i)).collect();
-                    Tensor::<4>::from_data(TensorData::new(data, [n, 3, h, w]), device)
-                };
-                let d = net.distance(batch(a), batch(b));
-                let d: Vec<f32> = d
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .expect("f32 distances");
-                v.extend(d.into_iter().map(f64::from));
-            }
-            v
-        }
-    };
+    let lpips_per_frame = lpips.map_or_else(Vec::new, |net| {
+        lpips_per_frame(net, &a.data, &b.data, [t, h, w], device)
+    });
     PairScore {
         name: name.to_string(),
         shape: [t, h, w],

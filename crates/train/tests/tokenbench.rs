@@ -20,7 +20,9 @@ fn reference() -> serde_json::Value {
 }
 
 fn close(what: &str, got: f64, want: &serde_json::Value) {
-    let want = want.as_f64().unwrap_or_else(|| panic!("{what}: no reference"));
+    let want = want
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: no reference"));
     assert!(
         (got - want).abs() <= 1e-3,
         "{what}: cosmotok {got}, TokenBench {want}"
@@ -38,13 +40,8 @@ fn paired_mode_matches_tokenbench() {
         &device,
     )
     .unwrap();
-    let report = evaluate_pairs(
-        &tb("videos"),
-        &tb("reconstructions"),
-        Some(&lpips),
-        &device,
-    )
-    .unwrap();
+    let report =
+        evaluate_pairs(&tb("videos"), &tb("reconstructions"), Some(&lpips), &device).unwrap();
     let names: Vec<&str> = report.pairs.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["city_16x9", "vtest_4x3"]);
     for p in &report.pairs {
@@ -52,12 +49,24 @@ fn paired_mode_matches_tokenbench() {
         assert_eq!(p.shape[0] as u64, want["num_frames"].as_u64().unwrap());
         close(&format!("{} psnr", p.name), p.psnr, &want["psnr"]);
         close(&format!("{} ssim", p.name), p.ssim, &want["ssim"]);
-        close(&format!("{} lpips", p.name), p.lpips.unwrap(), &want["lpips"]);
+        close(
+            &format!("{} lpips", p.name),
+            p.lpips.unwrap(),
+            &want["lpips"],
+        );
         for (i, v) in p.ssim_per_frame.iter().enumerate() {
-            close(&format!("{} ssim[{i}]", p.name), *v, &want["ssim_per_frame"][i]);
+            close(
+                &format!("{} ssim[{i}]", p.name),
+                *v,
+                &want["ssim_per_frame"][i],
+            );
         }
         for (i, v) in p.lpips_per_frame.iter().enumerate() {
-            close(&format!("{} lpips[{i}]", p.name), *v, &want["lpips_per_frame"][i]);
+            close(
+                &format!("{} lpips[{i}]", p.name),
+                *v,
+                &want["lpips_per_frame"][i],
+            );
         }
     }
     eprintln!(
@@ -107,7 +116,10 @@ fn pairs_must_match_by_name_and_shape() {
         "{:#}",
         evaluate_pairs(&gt, &rec, None, &Device::flex()).unwrap_err()
     );
-    assert!(e.contains("a.png") && e.contains("b.png") && e.contains("same names"), "{e}");
+    assert!(
+        e.contains("a.png") && e.contains("b.png") && e.contains("same names"),
+        "{e}"
+    );
     std::fs::rename(rec.join("b.png"), rec.join("a.png")).unwrap();
     // Identical pairs: TokenBench's eps gives 20·log10(255 / 2^-23) = 186.6 dB.
     let same = evaluate_pairs(&gt, &rec, None, &Device::flex()).unwrap();
