@@ -7,6 +7,7 @@ mod config_arg;
 mod convert_cmd;
 mod data_cmd;
 mod inspect;
+mod log_sink;
 mod tensor_io;
 mod train_cmd;
 
@@ -67,7 +68,7 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,video=warn")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| log_sink::Sink)
         .init();
     let tuned = cosmotok_train::memory::keep_freed_memory();
     tracing::debug!("glibc malloc keeps freed memory: {tuned}");

@@ -25,9 +25,15 @@ pub struct TrainArgs {
     /// Start from scratch even if the run directory has checkpoints.
     #[arg(long, conflicts_with = "resume")]
     pub no_resume: bool,
-    /// No progress bar.
+    /// No progress display.
     #[arg(long)]
     pub quiet: bool,
+    /// Progress display: `bar` (a progress bar with the latest losses), `tui` (burn-train's
+    /// dashboard: plots of every metric, the evaluations, ETA; `q` then `s` stops and saves;
+    /// the log goes to <run dir>/train.log meanwhile; plain lines when not in a terminal) or
+    /// `none`. metrics.jsonl is written in every case.
+    #[arg(long, default_value = "bar")]
+    pub dashboard: cosmotok_train::dashboard::Dashboard,
 }
 
 #[derive(Args, Debug)]
@@ -115,8 +121,18 @@ fn run_training(args: &TrainArgs, extra: Vec<String>) -> Result<()> {
         TrainerOptions {
             resume,
             quiet: args.quiet,
+            dashboard: args.dashboard,
         },
     )?;
+    let tui = !args.quiet
+        && args.dashboard == cosmotok_train::dashboard::Dashboard::Tui
+        && cosmotok_train::dashboard::tui_available();
+    if tui {
+        let log = trainer.run_dir().join("train.log");
+        eprintln!("dashboard: the log goes to {} meanwhile", log.display());
+        crate::log_sink::to_file(&log)
+            .with_context(|| format!("cannot open `{}`", log.display()))?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -136,7 +152,11 @@ fn run_training(args: &TrainArgs, extra: Vec<String>) -> Result<()> {
         trainer.cfg.run.iterations,
         trainer.run_dir().display()
     );
-    let summary = trainer.run(&stop)?;
+    let summary = trainer.run(&stop);
+    if tui {
+        crate::log_sink::to_stderr();
+    }
+    let summary = summary?;
     if let Some(r) = &summary.first_eval {
         eprintln!("before training: {}", r.summary());
     }

@@ -265,3 +265,62 @@ fn eval_paired_mode() {
         "{text}"
     );
 }
+
+/// `--dashboard tui`: burn-train's dashboard in a terminal (a pseudo-terminal from `script`,
+/// when the machine has it), plain lines when the output is not a terminal.
+#[test]
+fn dashboard_tui_and_plain_lines() {
+    let dir = scratch("dashboard");
+    let cfg = recipe(&dir);
+    let cfg = cfg.to_str().unwrap();
+    // Not a terminal (the test's pipes): one plain line per log step and evaluation.
+    let out = ok(&[
+        "train",
+        "--config",
+        cfg,
+        "--dashboard",
+        "tui",
+        "--no-resume",
+    ]);
+    assert!(
+        out.contains("step 2: loss=") && out.contains("step 2: eval on"),
+        "{out}"
+    );
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("no `script` here: the terminal half of this test is skipped");
+        return;
+    }
+    let typescript = dir.join("typescript");
+    let command = format!(
+        "stty cols 120 rows 40; {} train --config {cfg} --dashboard tui --no-resume",
+        env!("CARGO_BIN_EXE_cosmotok")
+    );
+    let status = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command])
+        .arg(&typescript)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).to_string();
+    assert!(status.status.success(), "{status:?}\n{screen}");
+    // burn-train's panels, our metrics, and the terminal handed back (alternate screen left).
+    for want in [
+        "Controls",
+        "Metrics",
+        "Progress",
+        "psnr",
+        "grad_norm",
+        "\u{1b}[?1049l",
+    ] {
+        assert!(
+            screen.contains(want),
+            "{want:?} not in the dashboard output"
+        );
+    }
+    assert!(screen.contains("after 4 steps: eval"), "{screen}");
+    assert!(dir.join("run/train.log").is_file());
+}

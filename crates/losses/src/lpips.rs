@@ -128,6 +128,11 @@ impl Lpips {
 
 /// `f / (sqrt(Σ_c f²) + eps)` over the channel axis of `[N, C, H, W]`.
 fn normalize(f: Tensor<4>) -> Tensor<4> {
-    let norm = f.clone().powi_scalar(2).sum_dim(1).sqrt().add_scalar(NORM_EPS);
+    let norm = f
+        .clone()
+        .powi_scalar(2)
+        .sum_dim(1)
+        .sqrt()
+        .add_scalar(NORM_EPS);
     f.div(norm)
 }

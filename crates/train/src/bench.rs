@@ -180,6 +180,7 @@ pub fn train_step(a: &BenchStep) -> Result<serde_json::Value> {
         TrainerOptions {
             resume: Resume::Never,
             quiet: true,
+            ..TrainerOptions::default()
         },
     )
     .context("bench: building the trainer")?;

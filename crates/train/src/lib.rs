@@ -8,7 +8,8 @@
 //! * [`eval`] / [`metrics`]: PSNR and SSIM (TokenBench formulas), FSQ code statistics, PNG
 //!   grids ([`grid`]); [`paired_eval`]: TokenBench's paired mode (folders of videos and
 //!   reconstructions; PSNR, SSIM, LPIPS).
-//! * [`logger`]: `metrics.jsonl` and the progress bar; [`memory`]: GPU memory or process RSS
+//! * [`logger`]: `metrics.jsonl` and the progress bar; [`dashboard`]: bar, burn-train's TUI or
+//!   nothing; [`memory`]: GPU memory or process RSS
 //!   in each log line.
 //! * [`device`]: device names (`flex`, `wgpu[:N|:integrated|:cpu]`, `cuda[:N]`).
 
@@ -17,6 +18,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod collective;
 pub mod config;
+pub mod dashboard;
 pub mod data;
 pub mod device;
 pub mod ema;

@@ -27,10 +27,11 @@ use crate::checkpoint::{Checkpoints, Contents, write_atomic};
 use crate::clip::{clip_global_norm, scale_grads};
 use crate::collective::{Collective, all_reduce_mean};
 use crate::config::{TrainConfig, TrainMode};
+use crate::dashboard::View;
 use crate::data::{Batch, Loader, Mode, batch_tensor};
 use crate::ema::Ema;
 use crate::eval::{EvalReport, evaluate};
-use crate::logger::{MetricsLog, progress_bar, summary};
+use crate::logger::{MetricsLog, summary};
 use crate::lr::learning_rate;
 use crate::memory::MemoryProbe;
 use crate::precision::Precision;
@@ -49,8 +50,10 @@ pub enum Resume {
 #[derive(Clone, Debug, Default)]
 pub struct TrainerOptions {
     pub resume: Resume,
-    /// No progress bar (tests, non-interactive logs).
+    /// No progress display at all, whatever `dashboard` says (tests, non-interactive logs).
     pub quiet: bool,
+    /// How progress is shown (see [`crate::dashboard`]).
+    pub dashboard: crate::dashboard::Dashboard,
 }
 
 /// The result of one optimizer step.
@@ -92,6 +95,8 @@ pub struct Trainer {
     /// Parameters that receive updates (all of them unless a fine-tuning mode freezes some).
     trainable: Vec<ParamId>,
     loss: ReconLoss,
+    /// LPIPS for the evaluations (`[eval] lpips_vgg` / `lpips_lin`).
+    lpips: Option<cosmotok_losses::Lpips>,
     pub gan: Option<Gan>,
     /// The generator's last layer (for the adaptive weight).
     last_layer: ParamId,
@@ -106,7 +111,7 @@ pub struct Trainer {
     /// Device memory (GPU) or process RSS (Flex), sampled at each log step.
     memory: MemoryProbe,
     ckpts: Checkpoints,
-    quiet: bool,
+    dashboard: crate::dashboard::Dashboard,
     /// Fine-tuning load report (when `[finetune] from` is set on a fresh start).
     pub finetune_report: Option<MatchReport>,
     /// Fault injection for tests: the next N losses are made NaN.
@@ -442,6 +447,7 @@ impl Trainer {
         let eval_batches = Loader::eval_batches(&cfg.data)?;
         let log = MetricsLog::open(&run_dir)?;
         let memory = MemoryProbe::new(&base);
+        let lpips = cfg.eval.lpips(&base)?;
         let mut trainer = Trainer {
             run_dir,
             memory,
@@ -452,6 +458,7 @@ impl Trainer {
             optim,
             trainable,
             loss,
+            lpips,
             gan,
             last_layer,
             replicas,
@@ -464,7 +471,11 @@ impl Trainer {
             },
             log,
             ckpts,
-            quiet: opts.quiet,
+            dashboard: if opts.quiet {
+                crate::dashboard::Dashboard::None
+            } else {
+                opts.dashboard
+            },
             finetune_report,
             inject_nonfinite: 0,
             cfg,
@@ -918,6 +929,7 @@ impl Trainer {
             self.cfg.eval.grids,
             grid_path.as_deref(),
             video_dir.as_deref(),
+            self.lpips.as_ref(),
         )?;
         self.log.write("eval", self.state.step, &report.fields())?;
         Ok(report)
@@ -936,13 +948,16 @@ impl Trainer {
         if let Some(r) = &first_eval {
             tracing::info!("step 0: {}", r.summary());
         }
-        let bar = progress_bar(total, self.state.step, self.quiet);
+        let mut view = View::new(self.dashboard, total, self.state.step);
+        if let Some(r) = &first_eval {
+            view.eval(0, r);
+        }
         let mut last_log = Instant::now();
         let mut samples_since = 0usize;
         let mut last_eval: Option<EvalReport> = None;
         let mut interrupted = false;
         while self.state.step < total {
-            if stop.load(Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) || view.should_stop() {
                 interrupted = true;
                 break;
             }
@@ -952,7 +967,7 @@ impl Trainer {
                 continue;
             }
             let s = stats.step;
-            bar.set_position(s);
+            view.step(s);
             if s % self.cfg.run.log_every == 0 || s == total {
                 let secs = last_log.elapsed().as_secs_f64().max(1e-9);
                 let mut fields = vec![("loss".to_string(), stats.loss)];
@@ -962,9 +977,8 @@ impl Trainer {
                 fields.push(("samples_per_s".into(), samples_since as f64 / secs));
                 fields.extend(self.memory.sample());
                 self.log.write("train", s, &fields)?;
-                let line = summary(&fields);
-                tracing::debug!("step {s}: {line}");
-                bar.set_message(line);
+                tracing::debug!("step {s}: {}", summary(&fields));
+                view.train(s, &fields);
                 last_log = Instant::now();
                 samples_since = 0;
             }
@@ -973,11 +987,11 @@ impl Trainer {
             }
             if self.cfg.eval.every > 0 && s % self.cfg.eval.every == 0 && s != total {
                 let r = self.evaluate(true)?;
-                bar.println(format!("step {s}: {}", r.summary()));
+                view.eval(s, &r);
                 last_eval = Some(r);
             }
         }
-        bar.finish_and_clear();
+        view.finish();
         let checkpoint = self.save_checkpoint()?;
         let final_eval = if interrupted {
             // The newest in-loop evaluation (the step-0 one describes the untrained weights).

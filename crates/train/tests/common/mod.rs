@@ -100,6 +100,7 @@ pub fn trainer(cfg: TrainConfig, resume: Resume) -> Trainer {
         TrainerOptions {
             resume,
             quiet: true,
+            ..TrainerOptions::default()
         },
     )
     .unwrap()
