@@ -175,6 +175,12 @@ impl DataConfig {
         if self.sources.is_empty() {
             bail!("data.sources: no sources given (expected at least one `[[data.sources]]`)");
         }
+        self.validate_values()
+    }
+
+    /// [`DataConfig::validate_basic`] without requiring sources (clips may come from a
+    /// [`crate::provider::ClipProvider`]).
+    pub fn validate_values(&self) -> Result<()> {
         for (key, list) in [
             ("sources", &self.sources),
             ("eval_sources", &self.eval_sources),

@@ -27,6 +27,8 @@ pub enum MediaKind {
     Video,
     /// A frame folder.
     Frames,
+    /// A clip of a [`crate::provider::ClipProvider`] (not a file).
+    Provided,
 }
 
 /// Probed facts about one media path.
@@ -79,6 +81,8 @@ pub struct IndexEntry {
     /// What the clip source is within a dataset, e.g. `episode 3 · observation.images.top`
     /// for LeRobot sources.
     pub label: Option<String>,
+    /// For [`MediaKind::Provided`] clips: the clip's index in the provider.
+    pub provided: Option<usize>,
 }
 
 /// A file left out, with the reason.
@@ -178,6 +182,10 @@ pub fn probe(path: &Path, kind: MediaKind) -> Result<MediaInfo> {
                 variable_rate: false,
             })
         }
+        MediaKind::Provided => bail!(
+            "{}: provided clips are described by their provider, not probed",
+            shown(path)
+        ),
         MediaKind::Video => {
             #[cfg(feature = "video")]
             {
@@ -599,6 +607,7 @@ pub fn build_index(
                     caption: c.caption,
                     repeat: c.repeat,
                     label: c.label,
+                    provided: None,
                     path: c.path,
                     info,
                 });

@@ -38,6 +38,7 @@ pub mod inspect;
 pub mod lerobot;
 mod loader;
 pub mod manifest;
+pub mod provider;
 pub mod rng;
 pub mod sampler;
 pub mod timestamps;
@@ -51,7 +52,7 @@ pub use frame_folder::{list_image_files, natural_cmp, read_frame_folder, write_f
 pub use frames::{Frames, unit_to_u8};
 pub use image_io::{read_image, write_image};
 pub use loader::{
-    Batch, Loader, LoaderPosition, LoaderStats, config_for_path, eval_batches, read_clip,
+    Batch, Clips, Loader, LoaderPosition, LoaderStats, config_for_path, eval_batches, read_clip,
 };
 #[cfg(feature = "video")]
 pub use video_io::{

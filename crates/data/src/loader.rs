@@ -28,6 +28,7 @@ use crate::config::{DataConfig, Mode};
 use crate::frame_count::{FewerFrames, fewer_frames_reason};
 use crate::image_io::decode_rgb8;
 use crate::index::{DatasetIndex, IndexEntry, MediaKind, Skipped, build_index};
+use crate::provider::ClipProvider;
 use crate::rng::{SeededRng, Tag};
 use crate::sampler::{PlannedBatch, Sampler};
 use crate::timestamps::{frames_at_rate, starts_at_rate};
@@ -147,6 +148,8 @@ struct Shared {
     cache_lock: Mutex<()>,
     /// Frame timestamps of the variable-frame-rate videos sampled by time.
     times: Mutex<HashMap<usize, Arc<Vec<f64>>>>,
+    /// Where [`MediaKind::Provided`] clips come from.
+    provider: Option<Arc<dyn ClipProvider>>,
 }
 
 struct Job {
@@ -212,6 +215,10 @@ pub fn read_frames(entry: &IndexEntry, indices: &[usize]) -> Result<Vec<RgbImage
         out
     };
     let frames = match entry.info.kind {
+        MediaKind::Provided => bail!(
+            "{}: a provided clip is read through its provider (Loader::with_provider)",
+            shown(path)
+        ),
         MediaKind::Image => vec![decode_rgb8(path)?],
         MediaKind::Frames => {
             let files = list_image_files(path)?;
@@ -388,7 +395,22 @@ impl Shared {
                         }
                         _ => (0..item.frames).map(|k| start + k * item.stride).collect(),
                     };
-                    match read_frames(entry, &indices) {
+                    let read = match (&self.provider, entry.provided) {
+                        (Some(p), Some(i)) => p.frames(i, &indices).and_then(|f| {
+                            if f.len() == indices.len() {
+                                Ok(f)
+                            } else {
+                                bail!(
+                                    "{}: gave {} frames, asked for {}",
+                                    p.name(i),
+                                    f.len(),
+                                    indices.len()
+                                )
+                            }
+                        }),
+                        _ => read_frames(entry, &indices),
+                    };
+                    match read {
                         Ok(frames) => {
                             augment_clip(
                                 &frames,
@@ -514,13 +536,42 @@ impl Loader {
     /// [`Loader::stats`].
     pub fn new(cfg: &DataConfig, mode: Mode) -> Result<Loader> {
         cfg.validate_basic()?;
+        Loader::build(cfg, mode, None)
+    }
+
+    /// A loader over the clips of `provider` (plus `cfg`'s sources, if any): bucketed,
+    /// augmented, batched and resumable like file sources; each clip is a clip source (videos:
+    /// clips of `num_frames` frames drawn inside it; one-frame clips: images).
+    pub fn with_provider(
+        cfg: &DataConfig,
+        mode: Mode,
+        provider: Arc<dyn ClipProvider>,
+    ) -> Result<Loader> {
+        cfg.validate_values()?;
+        Loader::build(cfg, mode, Some(provider))
+    }
+
+    fn build(
+        cfg: &DataConfig,
+        mode: Mode,
+        provider: Option<Arc<dyn ClipProvider>>,
+    ) -> Result<Loader> {
         let table = BucketTable::from_config(cfg)?;
-        let index = build_index(
-            cfg.sources_for(mode),
-            mode,
-            cfg.index_cache.as_deref(),
-            cfg.workers.max(1),
-        )?;
+        let mut index = if cfg.sources_for(mode).is_empty() {
+            crate::index::DatasetIndex::default()
+        } else {
+            build_index(
+                cfg.sources_for(mode),
+                mode,
+                cfg.index_cache.as_deref(),
+                cfg.workers.max(1),
+            )?
+        };
+        if let Some(p) = &provider {
+            let (entries, skipped) = crate::provider::entries(p.as_ref(), 1);
+            index.entries.extend(entries);
+            index.skipped.extend(skipped);
+        }
         let sampler = Sampler::new(cfg, &table, &index, mode)?;
         // Videos the index cache knows to hold fewer frames than their headers say.
         let mut failures = Failures::default();
@@ -538,6 +589,7 @@ impl Loader {
             failures: Mutex::new(failures),
             cache_lock: Mutex::new(()),
             times: Mutex::new(HashMap::new()),
+            provider,
         });
         let pool = (cfg.workers > 0).then(|| {
             let (jtx, jrx) = crossbeam_channel::unbounded::<Job>();
@@ -722,6 +774,13 @@ impl Loader {
         Ok(())
     }
 
+    /// Random access to the loader's clip sources (see [`Clips`]).
+    pub fn clips(&self) -> Clips {
+        Clips {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Counts, skipped files and load failures so far.
     pub fn stats(&self) -> LoaderStats {
         let s = &self.shared;
@@ -750,6 +809,45 @@ impl Loader {
             dropped_batches: self.dropped,
             probed: s.index.probed,
         }
+    }
+}
+
+/// The clip sources of a [`Loader`] by number, for random access (a burn `Dataset` in
+/// cosmotok-train): clip `i` is item `i` of the plan (repeats included) as a batch of one,
+/// cropped to its bucket — the centred clip in [`Mode::Eval`], the augmented draw of (epoch 0,
+/// batch `i`) in [`Mode::Train`]. A clip that fails to load is replaced by the next one of its
+/// bucket, as in batches.
+#[derive(Clone)]
+pub struct Clips {
+    shared: Arc<Shared>,
+}
+
+impl Clips {
+    /// Number of clips.
+    pub fn len(&self) -> usize {
+        self.shared.sampler.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Clip `i` as a batch of one (`None` when no clip of its bucket loads).
+    pub fn get(&self, i: usize) -> Result<Option<Batch>> {
+        let groups = &self.shared.sampler.groups;
+        let Some((group, pos)) = groups
+            .iter()
+            .enumerate()
+            .find_map(|(g, grp)| grp.items.iter().position(|&it| it == i).map(|p| (g, p)))
+        else {
+            bail!("clip {i}: out of range (there are {} clips)", self.len());
+        };
+        let plan = PlannedBatch {
+            group,
+            slots: vec![pos],
+        };
+        self.shared.load(0, i as u64, &plan)
     }
 }
 

@@ -106,11 +106,9 @@ impl Sampler {
         let mut items = Vec::new();
         let mut too_short = Vec::new();
         for (e, entry) in index.entries.iter().enumerate() {
-            let frames = if entry.info.kind == MediaKind::Image {
-                1
-            } else {
-                cfg.num_frames
-            };
+            let single = entry.info.kind == MediaKind::Image
+                || (entry.info.kind == MediaKind::Provided && entry.info.frames == 1);
+            let frames = if single { 1 } else { cfg.num_frames };
             let item = Item {
                 entry: e,
                 bucket: table.closest(entry.info.width, entry.info.height),

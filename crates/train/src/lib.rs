@@ -11,6 +11,7 @@
 //! * [`logger`]: `metrics.jsonl` and the progress bar; [`dashboard`]: bar, burn-train's TUI or
 //!   nothing; [`memory`]: GPU memory or process RSS
 //!   in each log line.
+//! * [`dataset`]: burn `Dataset`s in ([`dataset::BurnClips`]) and out ([`dataset::ClipDataset`]).
 //! * [`device`]: device names (`flex`, `wgpu[:N|:integrated|:cpu]`, `cuda[:N]`).
 
 pub mod bench;
@@ -20,6 +21,7 @@ pub mod collective;
 pub mod config;
 pub mod dashboard;
 pub mod data;
+pub mod dataset;
 pub mod device;
 pub mod ema;
 pub mod eval;
