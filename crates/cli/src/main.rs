@@ -6,6 +6,7 @@ mod codec;
 mod config_arg;
 mod convert_cmd;
 mod data_cmd;
+mod fetch_cmd;
 mod inspect;
 mod log_sink;
 mod tensor_io;
@@ -54,6 +55,9 @@ enum Command {
     /// Convert released TorchScript (.jit) or torch.save (.pt) weights to safetensors,
     /// without running pickle code.
     Convert(convert_cmd::ConvertArgs),
+    /// Download, check, convert and place weights: vgg16 (perceptual loss), lpips (LPIPS
+    /// heads), or a released model (e.g. Cosmos-Tokenize1-CV8x8x8-720p) → weights/
+    Fetch(fetch_cmd::FetchArgs),
     /// Check a GPU device against Flex: the same weights and batch through encode, decode and
     /// one training step; prints the errors per stage and fails beyond tolerance.
     CheckDevice(check_device::CheckDeviceArgs),
@@ -87,6 +91,7 @@ fn main() {
         Command::Export(a) => train_cmd::export(a),
         Command::Data(a) => data_cmd::run(a),
         Command::Convert(a) => convert_cmd::run(a),
+        Command::Fetch(a) => fetch_cmd::run(a),
         Command::CheckDevice(a) => check_device::run_cmd(a),
         Command::BenchStep(a) => bench_cmd::run(a),
     });
