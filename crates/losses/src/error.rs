@@ -11,8 +11,8 @@ pub enum LossError {
     /// The perceptual/Gram loss is enabled but no weights file is configured or it is missing.
     #[error(
         "VGG-16 weights {path}: file not found (perceptual/Gram loss enabled). Create it with \
-         `{CONVERTER_COMMAND}` (torchvision IMAGENET1K_V1, needs internet once) and set \
-         `[loss] vgg_weights` to its path"
+         `cosmotok fetch vgg16` or `{CONVERTER_COMMAND}` (torchvision IMAGENET1K_V1, needs \
+         internet once) and set `[loss] vgg_weights` to its path"
     )]
     MissingVggWeights { path: String },
     /// The weights file exists but a tensor is missing or has the wrong shape / dtype.
