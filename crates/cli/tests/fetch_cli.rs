@@ -137,24 +137,21 @@ fn a_released_model_is_converted_and_placed() {
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let reference = std::fs::read(fx("parity/CV8x8x8.safetensors")).unwrap();
     let reference = safetensors::SafeTensors::deserialize(&reference).unwrap();
-    let mut got: Vec<&str> = st
-        .names()
-        .into_iter()
-        .filter(|k| {
-            !cosmotok_model::weights::is_ignored_buffer(k)
-                && !cosmotok_model::weights::is_reference(k)
-        })
-        .collect();
-    let mut want: Vec<&str> = reference
-        .names()
-        .into_iter()
-        .filter(|k| {
-            !cosmotok_model::weights::is_ignored_buffer(k)
-                && !cosmotok_model::weights::is_reference(k)
-        })
-        .collect();
-    got.sort();
-    want.sort();
+    // Learned weights, sorted (no ignored buffers, no reference tensors of the fixture).
+    let learned = |st: &safetensors::SafeTensors<'_>| {
+        let mut v: Vec<String> = st
+            .names()
+            .into_iter()
+            .filter(|k| {
+                !cosmotok_model::weights::is_ignored_buffer(k)
+                    && !cosmotok_model::weights::is_reference(k)
+            })
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let (got, want) = (learned(&st), learned(&reference));
     assert_eq!(got, want);
     // The archive is bf16; the placed weights are f32 (what training loads).
     let bf16: Vec<String> = st

@@ -165,7 +165,7 @@ pub struct LeRobotDataset {
     pub version: String,
     /// Frame rate of every video.
     pub fps: f64,
-    /// Every camera of the dataset, in `info.features` order.
+    /// Every camera of the dataset, by feature key.
     pub cameras: Vec<Camera>,
     /// Every episode: `(index, length)`, in index order.
     pub episodes: Vec<(usize, usize)>,
