@@ -208,14 +208,12 @@ fn source(path: &Path, no_ema: bool) -> Source {
 }
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
-    let lpips = |device: &burn::prelude::Device| -> Result<Option<cosmotok_losses::Lpips>> {
-        match (&args.lpips_vgg, &args.lpips_lin) {
-            (Some(vgg), Some(lin)) => Ok(Some(
-                cosmotok_losses::Lpips::load(vgg, lin, cosmotok_losses::vgg::VGG16_WIDTHS, device)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-            )),
-            _ => Ok(None),
-        }
+    let lpips = |device: &burn::prelude::Device| {
+        cosmotok_train::eval::load_lpips(
+            args.lpips_vgg.as_deref(),
+            args.lpips_lin.as_deref(),
+            device,
+        )
     };
     if let (Some(videos), Some(recons)) = (&args.videos, &args.reconstructions) {
         let device = cosmotok_train::device::parse(args.device.as_deref().unwrap_or("flex"))?;

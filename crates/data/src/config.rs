@@ -65,6 +65,16 @@ fn one() -> f64 {
 }
 
 impl SourceConfig {
+    /// Whether the source is a LeRobot dataset: kind `lerobot`, or `auto` on a directory that
+    /// holds `meta/info.json`.
+    pub fn is_lerobot(&self) -> bool {
+        match self.kind {
+            SourceKind::LeRobot => true,
+            SourceKind::Auto => self.path.is_dir() && crate::lerobot::is_lerobot_root(&self.path),
+            _ => false,
+        }
+    }
+
     /// A source of kind `auto` and weight 1.
     pub fn auto(path: impl Into<PathBuf>) -> SourceConfig {
         SourceConfig {

@@ -189,15 +189,15 @@ pub fn probe(path: &Path, kind: MediaKind) -> Result<MediaInfo> {
         MediaKind::Video => {
             #[cfg(feature = "video")]
             {
-                let (n, h, w, fps) = crate::probe_video(path)?;
+                let p = crate::probe_video_stream(path)?;
                 Ok(MediaInfo {
                     kind,
-                    frames: n,
-                    width: w,
-                    height: h,
-                    fps: Some(fps),
+                    frames: p.frames,
+                    width: p.width,
+                    height: p.height,
+                    fps: Some(p.fps),
                     decoded: None,
-                    variable_rate: crate::probe_variable_rate(path)?,
+                    variable_rate: p.variable_rate,
                 })
             }
             #[cfg(not(feature = "video"))]
@@ -322,12 +322,7 @@ fn collect(
         );
     }
     let repeat = src.weight.round() as usize;
-    let is_lerobot = match src.kind {
-        SourceKind::LeRobot => true,
-        SourceKind::Auto => path.is_dir() && is_lerobot_root(path),
-        _ => false,
-    };
-    if is_lerobot {
+    if src.is_lerobot() {
         return lerobot(src, mode, repeat, out);
     }
     if !src.cameras.is_empty() || src.episodes.is_some() || src.eval_episodes.is_some() {

@@ -11,8 +11,8 @@ use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 
 use crate::index::MediaKind;
-use crate::lerobot::{EpisodeSet, LeRobotDataset, is_lerobot_root};
-use crate::{Batch, DataConfig, Loader, LoaderStats, Mode, SourceKind, shown};
+use crate::lerobot::{EpisodeSet, LeRobotDataset};
+use crate::{Batch, DataConfig, Loader, LoaderStats, Mode, shown};
 
 /// Options of [`inspect`].
 #[derive(Debug, Clone, PartialEq)]
@@ -92,12 +92,7 @@ pub struct LeRobotSummary {
 fn lerobot_summaries(cfg: &DataConfig, mode: Mode) -> Result<Vec<LeRobotSummary>> {
     let mut out = Vec::new();
     for src in cfg.sources_for(mode) {
-        let is = match src.kind {
-            SourceKind::LeRobot => true,
-            SourceKind::Auto => src.path.is_dir() && is_lerobot_root(&src.path),
-            _ => false,
-        };
-        if is {
+        if src.is_lerobot() {
             out.push(LeRobotSummary {
                 dataset: LeRobotDataset::open(&src.path)?,
                 cameras: src.cameras.clone(),

@@ -56,7 +56,8 @@ pub use loader::{
 };
 #[cfg(feature = "video")]
 pub use video_io::{
-    frame_times, probe_variable_rate, probe_video, read_video, read_video_rgb, write_video,
+    VideoProbe, frame_times, probe_video, probe_video_stream, read_video, read_video_rgb,
+    write_video,
 };
 
 /// `path` as shown in error messages: `` `path` ``.

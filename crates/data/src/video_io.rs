@@ -203,15 +203,24 @@ fn rgb_to_image(frame: &RawFrame) -> RgbImage {
 /// video packets of `path` (all of them for `None`): read from the container, nothing decoded.
 pub fn frame_times(path: &Path, limit: Option<usize>) -> Result<Vec<f64>> {
     let mut src = Source::open(path)?;
-    packet_times(&mut src, path, limit)
+    let mut ts = Vec::new();
+    read_packets(&mut src, path, limit, &mut ts)?;
+    Ok(seconds(&src, ts))
 }
 
-fn packet_times(src: &mut Source, path: &Path, limit: Option<usize>) -> Result<Vec<f64>> {
-    let tb = rational(src.av_stream().time_base()).unwrap_or(1.0);
-    let mut ts = Vec::new();
-    while limit.is_none_or(|l| ts.len() < l) {
+/// Reads up to `limit` video packets of `src` (all of them for `None`), appending their
+/// timestamps (stream time base) to `ts`; returns how many packets were read.
+fn read_packets(
+    src: &mut Source,
+    path: &Path,
+    limit: Option<usize>,
+    ts: &mut Vec<i64>,
+) -> Result<usize> {
+    let mut read = 0;
+    while limit.is_none_or(|l| read < l) {
         match src.reader.read(src.stream) {
             Ok(packet) => {
+                read += 1;
                 let (packet, _) = packet.into_inner_parts();
                 if let Some(t) = packet.pts().or(packet.dts()) {
                     ts.push(t);
@@ -221,45 +230,69 @@ fn packet_times(src: &mut Source, path: &Path, limit: Option<usize>) -> Result<V
             Err(e) => bail!("{}: cannot read video packets: {e}", shown(path)),
         }
     }
+    Ok(read)
+}
+
+/// Packet timestamps as seconds from the first frame, in presentation order.
+fn seconds(src: &Source, mut ts: Vec<i64>) -> Vec<f64> {
+    let tb = rational(src.av_stream().time_base()).unwrap_or(1.0);
     ts.sort_unstable();
     let t0 = ts.first().copied().unwrap_or(0);
-    Ok(ts.into_iter().map(|t| (t - t0) as f64 * tb).collect())
+    ts.into_iter().map(|t| (t - t0) as f64 * tb).collect()
 }
 
-/// Whether the first few seconds of `path` (240 packets) have a variable frame rate (see
-/// [`crate::timestamps::is_variable_rate`]).
-pub fn probe_variable_rate(path: &Path) -> Result<bool> {
-    Ok(crate::timestamps::is_variable_rate(&frame_times(
-        path,
-        Some(240),
-    )?))
+/// Packets whose timestamps decide [`VideoProbe::variable_rate`] (the first few seconds).
+const RATE_PACKETS: usize = 240;
+
+/// Probed facts about the best video stream of a file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoProbe {
+    /// The container's frame count when it stores one (MP4/MOV, AVI), otherwise the number of
+    /// video packets (MPEG-PS, Matroska, ...).
+    pub frames: usize,
+    pub height: usize,
+    pub width: usize,
+    /// The stream's base frame rate (`r_frame_rate`), or the average one when that is unknown.
+    pub fps: f64,
+    /// Whether the frame intervals of the first packets vary (see
+    /// [`crate::timestamps::is_variable_rate`]).
+    pub variable_rate: bool,
 }
 
-/// Frame count, height, width and frame rate of the best video stream of `path`.
-///
-/// The count is the container's frame count when it stores one (MP4/MOV, AVI), otherwise the
-/// number of video packets (MPEG-PS, Matroska, ...). The frame rate is the stream's base frame
-/// rate (`r_frame_rate`), or the average frame rate when that is unknown.
-pub fn probe_video(path: &Path) -> Result<(usize, usize, usize, f64)> {
+/// [`VideoProbe`] of `path`, from one opening of the file: the header, then the timestamps of
+/// the first packets (and, when the header has no frame count, a count of all packets).
+pub fn probe_video_stream(path: &Path) -> Result<VideoProbe> {
     let mut src = Source::open(path)?;
     let (w, h) = src.size;
     let st = src.av_stream();
     let fps =
         fps_of(&st).ok_or_else(|| anyhow!("{}: video stream has no frame rate", shown(path)))?;
-    let mut frames = st.frames().max(0) as usize;
-    if frames == 0 {
-        loop {
-            match src.reader.read(src.stream) {
-                Ok(_) => frames += 1,
-                Err(video_rs::Error::ReadExhausted) => break,
-                Err(e) => bail!("{}: cannot read video packets: {e}", shown(path)),
-            }
-        }
+    let header = st.frames().max(0) as usize;
+    let mut ts = Vec::new();
+    let mut frames = read_packets(&mut src, path, Some(RATE_PACKETS), &mut ts)?;
+    let variable_rate = crate::timestamps::is_variable_rate(&seconds(&src, ts));
+    if header > 0 {
+        frames = header;
+    } else {
+        frames += read_packets(&mut src, path, None, &mut Vec::new())?;
     }
     if frames == 0 {
         bail!("{}: video stream has no frames", shown(path));
     }
-    Ok((frames, h as usize, w as usize, fps))
+    Ok(VideoProbe {
+        frames,
+        height: h as usize,
+        width: w as usize,
+        fps,
+        variable_rate,
+    })
+}
+
+/// Frame count, height, width and frame rate of the best video stream of `path` (see
+/// [`VideoProbe`]).
+pub fn probe_video(path: &Path) -> Result<(usize, usize, usize, f64)> {
+    let p = probe_video_stream(path)?;
+    Ok((p.frames, p.height, p.width, p.fps))
 }
 
 /// Decodes frames `[start, start + count)` (`count = None`: to the end) of `path`, frame-accurate

@@ -252,14 +252,8 @@ impl Default for EvalConfig {
 impl EvalConfig {
     /// The LPIPS network of `lpips_vgg` / `lpips_lin`, when set.
     pub fn lpips(&self, device: &burn::prelude::Device) -> Result<Option<cosmotok_losses::Lpips>> {
-        match (&self.lpips_vgg, &self.lpips_lin) {
-            (None, None) => Ok(None),
-            (Some(vgg), Some(lin)) => Ok(Some(
-                cosmotok_losses::Lpips::load(vgg, lin, cosmotok_losses::vgg::VGG16_WIDTHS, device)
-                    .map_err(|e| anyhow::anyhow!("[eval] lpips: {e}"))?,
-            )),
-            _ => bail!("[eval] lpips_vgg and lpips_lin: give both (or neither)"),
-        }
+        crate::eval::load_lpips(self.lpips_vgg.as_deref(), self.lpips_lin.as_deref(), device)
+            .context("[eval] lpips_vgg / lpips_lin")
     }
 }
 

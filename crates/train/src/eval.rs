@@ -154,6 +154,22 @@ pub fn evaluate(
     })
 }
 
+/// The LPIPS network (real VGG-16 widths) of a VGG-16 file and a heads file: both or neither.
+pub fn load_lpips(
+    vgg: Option<&Path>,
+    lin: Option<&Path>,
+    device: &Device,
+) -> Result<Option<Lpips>> {
+    match (vgg, lin) {
+        (None, None) => Ok(None),
+        (Some(vgg), Some(lin)) => Ok(Some(
+            Lpips::load(vgg, lin, cosmotok_losses::vgg::VGG16_WIDTHS, device)
+                .map_err(|e| anyhow::anyhow!("LPIPS: {e}"))?,
+        )),
+        _ => anyhow::bail!("LPIPS needs both the VGG-16 and the heads file (or neither)"),
+    }
+}
+
 /// Frames per LPIPS forward (bounds memory on long, large clips).
 const LPIPS_CHUNK: usize = 8;
 

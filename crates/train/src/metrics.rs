@@ -99,6 +99,11 @@ pub fn ssim_plane(x: &[u8], y: &[u8], h: usize, w: usize) -> f64 {
 /// SSIM of a clip laid out `[3, T, H, W]` in `[-1, 1]`: per frame (mean over channels), then
 /// averaged over frames.
 pub fn ssim(a: &[f32], b: &[f32], t: usize, h: usize, w: usize) -> f64 {
+    ssim_per_frame(a, b, t, h, w).iter().sum::<f64>() / t as f64
+}
+
+/// SSIM of each frame (mean over channels) of a clip laid out `[3, T, H, W]` in `[-1, 1]`.
+pub fn ssim_per_frame(a: &[f32], b: &[f32], t: usize, h: usize, w: usize) -> Vec<f64> {
     assert_eq!(
         a.len(),
         3 * t * h * w,
@@ -106,18 +111,18 @@ pub fn ssim(a: &[f32], b: &[f32], t: usize, h: usize, w: usize) -> f64 {
     );
     assert_eq!(b.len(), a.len(), "ssim: inputs differ in length");
     let plane = h * w;
-    let mut frames = 0.0;
-    for f in 0..t {
-        let mut chans = 0.0;
-        for c in 0..3 {
-            let off = (c * t + f) * plane;
-            let x: Vec<u8> = a[off..off + plane].iter().map(|v| to_u8(*v)).collect();
-            let y: Vec<u8> = b[off..off + plane].iter().map(|v| to_u8(*v)).collect();
-            chans += ssim_plane(&x, &y, h, w);
-        }
-        frames += chans / 3.0;
-    }
-    frames / t as f64
+    (0..t)
+        .map(|f| {
+            let mut chans = 0.0;
+            for c in 0..3 {
+                let off = (c * t + f) * plane;
+                let x: Vec<u8> = a[off..off + plane].iter().map(|v| to_u8(*v)).collect();
+                let y: Vec<u8> = b[off..off + plane].iter().map(|v| to_u8(*v)).collect();
+                chans += ssim_plane(&x, &y, h, w);
+            }
+            chans / 3.0
+        })
+        .collect()
 }
 
 /// Histogram of FSQ indices over an evaluation, for codebook usage and perplexity.
@@ -177,7 +182,11 @@ mod tests {
         // (20·log10(255) = 48.1308036 without it).
         let a = vec![-1.0f32; 300];
         let b = vec![-1.0 + 2.0 / 255.0; 300];
-        assert!((psnr(&a, &b) - 48.130802573).abs() < 1e-8, "{}", psnr(&a, &b));
+        assert!(
+            (psnr(&a, &b) - 48.130802573).abs() < 1e-8,
+            "{}",
+            psnr(&a, &b)
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use cosmotok_data::{Frames, is_image_path, is_video_path, read_any};
 use cosmotok_losses::Lpips;
 
 use crate::eval::lpips_per_frame;
-use crate::metrics::{psnr, ssim};
+use crate::metrics::{psnr, ssim_per_frame};
 
 /// The scores of one pair.
 #[derive(Clone, Debug, PartialEq)]
@@ -148,19 +148,7 @@ pub fn evaluate_pairs(
 
 fn score(name: &str, a: &Frames, b: &Frames, lpips: Option<&Lpips>, device: &Device) -> PairScore {
     let (t, h, w) = (a.frames, a.height, a.width);
-    let plane = 3 * h * w;
-    // One frame `[3, 1, H, W]` of a `[3, T, H, W]` clip.
-    let frame = |f: &Frames, i: usize| -> Vec<f32> {
-        let mut out = Vec::with_capacity(plane);
-        for c in 0..3 {
-            let off = (c * t + i) * h * w;
-            out.extend_from_slice(&f.data[off..off + h * w]);
-        }
-        out
-    };
-    let ssim_per_frame: Vec<f64> = (0..t)
-        .map(|i| ssim(&frame(a, i), &frame(b, i), 1, h, w))
-        .collect();
+    let ssim_per_frame = ssim_per_frame(&a.data, &b.data, t, h, w);
     let lpips_per_frame = lpips.map_or_else(Vec::new, |net| {
         lpips_per_frame(net, &a.data, &b.data, [t, h, w], device)
     });
