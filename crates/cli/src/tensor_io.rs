@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use safetensors::{Dtype, SafeTensors, serialize_to_file, tensor::TensorView};
+use safetensors::{Dtype, SafeTensors, serialize, tensor::TensorView};
 
 pub struct TensorFile {
     bytes: Vec<u8>,
@@ -123,12 +123,9 @@ impl Outputs {
             .map(|(n, s, b, d)| Ok((n.clone(), TensorView::new(*d, s.clone(), b)?)))
             .collect::<Result<_, safetensors::SafeTensorError>>()?;
         cosmotok_data::ensure_parent_dir(path)?;
-        let tmp = path.with_extension("safetensors.tmp");
-        serialize_to_file(views, None, &tmp)
-            .with_context(|| format!("cannot write `{}`", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot write `{}`", path.display()))?;
-        Ok(())
+        let bytes = serialize(views, None)?;
+        cosmotok_model::weights::write_file_atomic(path, &bytes)
+            .with_context(|| format!("cannot write `{}`", path.display()))
     }
 }
 

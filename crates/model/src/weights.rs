@@ -431,8 +431,11 @@ pub fn canonical_safetensors(
     Ok(out)
 }
 
-/// Writes `bytes` to `path` atomically: a scratch file beside it (created like any new file:
-/// mode 0666 less the umask, so 0644 usually), synced, then renamed over `path`.
+/// Writes `bytes` to `path` atomically and durably: a scratch file beside it (created like any
+/// new file: mode 0666 less the umask, so 0644 usually), synced, renamed over `path`, then the
+/// directory synced (best effort) so that the rename survives a crash. A failed write removes
+/// the scratch file and leaves `path` as it was. cosmotok's one writer of outputs (exports,
+/// checkpoints, tensors written by the CLI).
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -446,6 +449,11 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     result
 }

@@ -131,26 +131,11 @@ impl Checkpoints {
     }
 }
 
-/// Writes `bytes` to `path` through a scratch file, fsync and rename.
+/// Writes `bytes` to `path` atomically and durably
+/// ([`cosmotok_model::weights::write_file_atomic`]), naming the file in an error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("cannot write `{}`", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot sync `{}`", tmp.display()))?;
-    }
-    fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent);
-    }
-    Ok(())
+    cosmotok_model::weights::write_file_atomic(path, bytes)
+        .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 fn sync_dir_files(dir: &Path) -> Result<()> {
