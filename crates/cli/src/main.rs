@@ -67,6 +67,16 @@ enum Command {
 }
 
 fn main() {
+    // burn's default device is the first GPU backend compiled in (CUDA in a `cuda` build), and
+    // burn-optim restores optimizer state onto it (`ModuleOptimizer::load_record`; the state
+    // moves to each parameter's device at the next step). Every tensor cosmotok makes names its
+    // device, so the default only serves such loads: Flex keeps them in host memory and keeps a
+    // `cuda` build resuming on Flex or wgpu from opening CUDA, which panics where there is no
+    // NVIDIA driver. An explicit BURN_DEVICE is respected.
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: first statement of main, before any thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
