@@ -183,6 +183,33 @@ def autoencode(vae, x):
     return vae.decode(z).sample
 
 
+def write_profile(path, step, sync, cuda, steps):
+    """Per-kernel (on a GPU) or per-operator (on the CPU) self times of `steps` training steps,
+    from torch.profiler, as JSON rows sorted by time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    sync()
+    with profile(activities=acts) as prof:
+        for _ in range(steps):
+            step()
+        sync()
+    rows = []
+    for e in prof.key_averages():
+        dev_us = getattr(e, "self_device_time_total", None)
+        if dev_us is None:
+            dev_us = getattr(e, "self_cuda_time_total", 0.0)
+        rows.append({"name": e.key, "count": e.count, "self_device_us": float(dev_us or 0.0),
+                     "self_cpu_us": float(e.self_cpu_time_total or 0.0),
+                     "device_type": str(getattr(e, "device_type", ""))})
+    kernels = any(r["self_device_us"] > 0 for r in rows)
+    key = "self_device_us" if kernels else "self_cpu_us"
+    rows = sorted((r for r in rows if r[key] > 0), key=lambda r: -r[key])
+    with open(path, "w") as f:
+        json.dump({"impl": "pytorch", "steps": steps, "unit": "us", "time_key": key,
+                   "what": "CUDA kernels" if kernels else "CPU operators", "rows": rows}, f)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--channels", type=int, default=8)
@@ -201,6 +228,11 @@ def main():
                     help="bf16-mixed: torch.autocast(bfloat16) around forward and loss, f32 weights")
     ap.add_argument("--checkpointing", type=int, default=0,
                     help="1: diffusers' gradient checkpointing of the VAE's blocks")
+    ap.add_argument("--profile", metavar="PATH",
+                    help="after the timed steps (and their memory reading), run --profile-steps more "
+                         "under torch.profiler and write its per-kernel totals to PATH as JSON "
+                         "(scripts/gpu_profile_summary.py reads it)")
+    ap.add_argument("--profile-steps", type=int, default=2)
     args = ap.parse_args()
     if args.write_vgg:
         write_vgg(args.write_vgg)
@@ -259,6 +291,8 @@ def main():
             "gpu_peak_reserved_mib": torch.cuda.max_memory_reserved() / 2**20,
             "gpu_name": torch.cuda.get_device_name(),
         }
+    if args.profile:
+        write_profile(args.profile, step, sync, cuda, args.profile_steps)
 
     shape = [args.batch, 3, args.frames, args.height, args.width]
     x = (torch.rand(shape) * 2 - 1).to(dev)

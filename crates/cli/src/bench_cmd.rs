@@ -43,6 +43,10 @@ pub struct BenchStepArgs {
     /// Frame folder the clips are cut from.
     #[arg(long, default_value = "assets/media/frames/episode_000")]
     pub clip_dir: PathBuf,
+    /// Time the training step only (no encode / decode afterwards; their medians are then
+    /// null): the run's last kernels are the last timed step's, for a kernel profile.
+    #[arg(long)]
+    pub train_only: bool,
 }
 
 pub fn run(a: &BenchStepArgs) -> Result<()> {
@@ -61,6 +65,7 @@ pub fn run(a: &BenchStepArgs) -> Result<()> {
         perceptual: a.perceptual,
         cpu_vgg: true,
         clip_dir: a.clip_dir.clone(),
+        infer: !a.train_only,
     })?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

@@ -20,6 +20,9 @@ fn gpu_check_dry_run_on_flex() {
         ])
         .arg("--out")
         .arg(&out)
+        // Its own scratch: a manual run's target/gpu_check_work is left alone.
+        .arg("--work")
+        .arg(out.join("work"))
         .current_dir(&repo)
         .status()
         .expect("bash runs");

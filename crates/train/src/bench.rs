@@ -42,6 +42,9 @@ pub struct BenchStep {
     pub cpu_vgg: bool,
     /// The frame folder the clips are cut from.
     pub clip_dir: PathBuf,
+    /// Also time encode and decode without autodiff after the training steps (off: the run
+    /// ends with the last timed step, which is what a kernel profile of the step wants).
+    pub infer: bool,
 }
 
 impl Default for BenchStep {
@@ -61,6 +64,7 @@ impl Default for BenchStep {
             perceptual: 0.1,
             cpu_vgg: true,
             clip_dir: PathBuf::from("assets/media/frames/episode_000"),
+            infer: true,
         }
     }
 }
@@ -217,7 +221,8 @@ pub fn train_step(a: &BenchStep) -> Result<serde_json::Value> {
     let x = Tensor::<5>::random(shape, burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev)
         .cast(a.precision.compute_dtype());
     let (mut enc_t, mut dec_t) = (Vec::new(), Vec::new());
-    for i in 0..(a.warmup + a.steps) {
+    let infer_runs = if a.infer { a.warmup + a.steps } else { 0 };
+    for i in 0..infer_runs {
         let t = Instant::now();
         let z = in_pool(|| compute.encode(x.clone()).latent);
         let _ = dev.sync();
