@@ -160,7 +160,11 @@ why() {
     case "$1" in
         124|137) echo "cut off by its time cap" ;;
         125) echo "not run: the time budget ($BUDGET s) was spent" ;;
-        *) echo "exit status $1, see gpu_check.log" ;;
+        *)
+            local e
+            e=$(tail -n 200 "$LOG" | grep -a '^error\|panicked at\|Error:' | tail -n 1 | cut -c1-300)
+            echo "exit status $1${e:+: $e}"
+            ;;
     esac
 }
 
