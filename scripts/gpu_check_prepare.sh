@@ -4,8 +4,9 @@
 # where both are:
 #   dist/cosmotok.gz  the release CLI built with `cuda,wgpu` (no `video`: that machine has no
 #                   FFmpeg libraries; gpu_check trains on images and frame folders), stripped and
-#                   gzipped (stripped it is about 74 MiB, over the 64 MiB that travels; gzipped
-#                   about 20 MiB; a clean release build takes about 15 min on 2 cores);
+#                   gzipped (with burn's autotune and fusion it is 113 MiB stripped, over the
+#                   64 MiB that travels, and 33 MiB gzipped; a clean release build takes about
+#                   15-20 min on 2 cores);
 #   .whl/           the wheels PyTorch's side needs beyond that machine's packages (diffusers and
 #                   importlib_metadata), for Python 3.12;
 #   .gl/            the Vulkan loader and GL dispatch libraries (Debian amd64 packages) for the
