@@ -250,7 +250,10 @@ impl Checkpoints {
 /// Reads the checkpoint in `dir` for a run of `cfg`: the model on `device` (autodiff), the EMA
 /// on `base`, the discriminator on `device` when the run has an adversarial stage and the
 /// checkpoint one. Loading a module file restores the parameter ids, which key the optimizer
-/// records.
+/// records. The optimizer state is materialised on burn's default device (burn-optim's
+/// `load_record`) and moves to the parameters' device at the next step: in a build with `cuda`
+/// that default is CUDA, so a program resuming elsewhere sets `BURN_DEVICE=flex` first (the
+/// `cosmotok` CLI does).
 pub fn read(dir: &Path, cfg: &TrainConfig, device: &Device, base: &Device) -> Result<Restored> {
     let ctx = |what: &str| format!("checkpoint `{}`: cannot load the {what}", dir.display());
     let state: TrainState =
