@@ -776,8 +776,17 @@ impl Loader {
 
     /// Random access to the loader's clip sources (see [`Clips`]).
     pub fn clips(&self) -> Clips {
+        // Where each item sits: (group, position in the group), found once.
+        let groups = &self.shared.sampler.groups;
+        let mut slot = vec![None; self.shared.sampler.items.len()];
+        for (g, grp) in groups.iter().enumerate() {
+            for (pos, &it) in grp.items.iter().enumerate() {
+                slot[it].get_or_insert((g, pos));
+            }
+        }
         Clips {
             shared: self.shared.clone(),
+            slot: Arc::new(slot),
         }
     }
 
@@ -820,6 +829,8 @@ impl Loader {
 #[derive(Clone)]
 pub struct Clips {
     shared: Arc<Shared>,
+    /// Item → (group, position in it); `None` for items in no group.
+    slot: Arc<Vec<Option<(usize, usize)>>>,
 }
 
 impl Clips {
@@ -835,12 +846,7 @@ impl Clips {
 
     /// Clip `i` as a batch of one (`None` when no clip of its bucket loads).
     pub fn get(&self, i: usize) -> Result<Option<Batch>> {
-        let groups = &self.shared.sampler.groups;
-        let Some((group, pos)) = groups
-            .iter()
-            .enumerate()
-            .find_map(|(g, grp)| grp.items.iter().position(|&it| it == i).map(|p| (g, p)))
-        else {
+        let Some(&Some((group, pos))) = self.slot.get(i) else {
             bail!("clip {i}: out of range (there are {} clips)", self.len());
         };
         let plan = PlannedBatch {
