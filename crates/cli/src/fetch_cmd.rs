@@ -111,23 +111,19 @@ fn download(repo: &str, file: &str, revision: &str) -> Result<PathBuf> {
 
 /// The source file: `--from-file` (checked against `--sha256` when given) or a download.
 fn source(args: &FetchArgs, repo: &str, file: &str) -> Result<PathBuf> {
-    match &args.from_file {
+    let path = match &args.from_file {
         Some(p) => {
-            let bytes =
-                std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
-            if let Some(want) = &args.sha256 {
-                check_sha(p, &bytes, want)?;
-            }
-            Ok(p.clone())
+            std::fs::metadata(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+            p.clone()
         }
-        None => {
-            let p = download(repo, file, &args.revision)?;
-            if let Some(want) = &args.sha256 {
-                check_sha(&p, &std::fs::read(&p)?, want)?;
-            }
-            Ok(p)
-        }
+        None => download(repo, file, &args.revision)?,
+    };
+    if let Some(want) = &args.sha256 {
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        check_sha(&path, &bytes, want)?;
     }
+    Ok(path)
 }
 
 pub fn run(args: &FetchArgs) -> Result<()> {
@@ -148,17 +144,13 @@ fn fetch_lpips(args: &FetchArgs) -> Result<PathBuf> {
     };
     let want = args.sha256.as_deref().unwrap_or(LPIPS_VGG_LIN_SHA256);
     check_sha(Path::new("lpips_vgg_lin.safetensors"), &bytes, want)?;
-    let lpips_widths = cosmotok_losses::vgg::VGG16_WIDTHS;
-    let st = safetensors::SafeTensors::deserialize(&bytes)?;
-    for (l, c) in lpips_widths.iter().enumerate() {
-        let t = st.tensor(&format!("lin{l}.weight"))?;
-        if t.shape() != [1, *c, 1, 1] {
-            bail!(
-                "lin{l}.weight: shape {:?}, expected [1, {c}, 1, 1]",
-                t.shape()
-            );
-        }
-    }
+    // What LPIPS will load: the five heads at VGG-16's widths.
+    cosmotok_losses::lpips::read_heads(
+        &out,
+        &bytes,
+        cosmotok_losses::vgg::VGG16_WIDTHS,
+        &burn::prelude::Device::flex(),
+    )?;
     place(&out, &bytes)?;
     Ok(out)
 }

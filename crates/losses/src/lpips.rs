@@ -44,8 +44,7 @@ impl Lpips {
         Lpips { vgg, lins }
     }
 
-    /// Loads the VGG-16 (`vgg`, widths `widths`) and the heads (`lin`, `lin0.weight` …
-    /// `lin4.weight`, shapes `[1, widths[l], 1, 1]`).
+    /// Loads the VGG-16 (`vgg`, widths `widths`) and the heads (`lin`, see [`read_heads`]).
     pub fn load(
         vgg: &Path,
         lin: &Path,
@@ -53,46 +52,15 @@ impl Lpips {
         device: &Device,
     ) -> Result<Lpips, LossError> {
         let vgg = Vgg16::load(vgg, widths, device)?;
-        let bad = |key: &str, problem: String| LossError::BadVggWeights {
+        let bytes = std::fs::read(lin).map_err(|e| LossError::BadVggWeights {
             path: lin.to_path_buf(),
-            key: key.into(),
-            problem,
-        };
-        let bytes = std::fs::read(lin).map_err(|e| {
-            bad(
-                "-",
-                format!(
-                    "cannot read ({e}); make it with `python3 scripts/convert_lpips.py` or \
-                     `cosmotok fetch lpips`"
-                ),
-            )
+            key: "-".into(),
+            problem: format!(
+                "cannot read ({e}); make it with `python3 scripts/convert_lpips.py` or \
+                 `cosmotok fetch lpips`"
+            ),
         })?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| bad("-", format!("not a safetensors file: {e}")))?;
-        let mut lins = Vec::with_capacity(5);
-        for (l, &c) in widths.iter().enumerate() {
-            let key = format!("lin{l}.weight");
-            let t = st
-                .tensor(&key)
-                .map_err(|_| bad(&key, format!("missing (expected shape [1, {c}, 1, 1])")))?;
-            if t.shape() != [1, c, 1, 1] || t.dtype() != Dtype::F32 {
-                return Err(bad(
-                    &key,
-                    format!(
-                        "{:?} {:?}, expected F32 [1, {c}, 1, 1]",
-                        t.dtype(),
-                        t.shape()
-                    ),
-                ));
-            }
-            let v: Vec<f32> = t
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            lins.push(Tensor::<1>::from_data(TensorData::new(v, [c]), device));
-        }
-        Ok(Lpips::new(vgg, lins))
+        Ok(Lpips::new(vgg, read_heads(lin, &bytes, widths, device)?))
     }
 
     /// The per-layer distances `[N]` (layer order) of images `x0`, `x1` `[N, 3, H, W]` in
@@ -124,6 +92,47 @@ impl Lpips {
             .reduce(|a, b| a + b)
             .expect("five layers")
     }
+}
+
+/// The linear heads in `bytes`, a safetensors file (`path`, for errors) holding `lin0.weight`
+/// … `lin4.weight`, f32 of shapes `[1, widths[l], 1, 1]`: `[C_l]` each, in layer order.
+pub fn read_heads(
+    path: &Path,
+    bytes: &[u8],
+    widths: [usize; 5],
+    device: &Device,
+) -> Result<Vec<Tensor<1>>, LossError> {
+    let bad = |key: &str, problem: String| LossError::BadVggWeights {
+        path: path.to_path_buf(),
+        key: key.into(),
+        problem,
+    };
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad("-", format!("not a safetensors file: {e}")))?;
+    let mut lins = Vec::with_capacity(5);
+    for (l, &c) in widths.iter().enumerate() {
+        let key = format!("lin{l}.weight");
+        let t = st
+            .tensor(&key)
+            .map_err(|_| bad(&key, format!("missing (expected shape [1, {c}, 1, 1])")))?;
+        if t.shape() != [1, c, 1, 1] || t.dtype() != Dtype::F32 {
+            return Err(bad(
+                &key,
+                format!(
+                    "{:?} {:?}, expected F32 [1, {c}, 1, 1]",
+                    t.dtype(),
+                    t.shape()
+                ),
+            ));
+        }
+        let v: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        lins.push(Tensor::<1>::from_data(TensorData::new(v, [c]), device));
+    }
+    Ok(lins)
 }
 
 /// `f / (sqrt(Σ_c f²) + eps)` over the channel axis of `[N, C, H, W]`.
