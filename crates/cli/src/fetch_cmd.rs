@@ -151,7 +151,7 @@ fn fetch_lpips(args: &FetchArgs) -> Result<PathBuf> {
         cosmotok_losses::vgg::VGG16_WIDTHS,
         &burn::prelude::Device::flex(),
     )?;
-    place(&out, &bytes)?;
+    crate::output::write(&out, &bytes)?;
     Ok(out)
 }
 
@@ -162,7 +162,7 @@ fn fetch_vgg16(args: &FetchArgs) -> Result<PathBuf> {
     let keep = |k: &str| k.starts_with("features.");
     let features = cosmotok_model::weights::canonical_safetensors(&bytes, Some(&keep))
         .map_err(|e| anyhow::anyhow!("`{}`: {e}", src.display()))?;
-    place(&out, &features)?;
+    crate::output::write(&out, &features)?;
     // What the perceptual loss will load: every conv of torchvision's layout, right shapes.
     cosmotok_losses::Vgg16::load(
         &out,
@@ -194,7 +194,7 @@ fn fetch_model(args: &FetchArgs, name: &str) -> Result<PathBuf> {
     std::fs::remove_file(&tmp)?;
     let bytes = cosmotok_model::weights::canonical_safetensors(&bytes, None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    place(&out, &bytes)?;
+    crate::output::write(&out, &bytes)?;
     // The released keys must load into the preset's architecture.
     let (_, report) =
         cosmotok_model::weights::load(&out, Some(cfg), &burn::prelude::Device::flex())
@@ -203,11 +203,4 @@ fn fetch_model(args: &FetchArgs, name: &str) -> Result<PathBuf> {
         eprintln!("note: keys not used by {name}: {:?}", report.unexpected);
     }
     Ok(out)
-}
-
-/// Writes `bytes` to `path` atomically (creating the folder), readable as the umask allows.
-fn place(path: &Path, bytes: &[u8]) -> Result<()> {
-    cosmotok_data::ensure_parent_dir(path)?;
-    cosmotok_model::weights::write_file_atomic(path, bytes)
-        .with_context(|| format!("cannot write `{}`", path.display()))
 }

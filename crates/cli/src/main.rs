@@ -9,6 +9,7 @@ mod data_cmd;
 mod fetch_cmd;
 mod inspect;
 mod log_sink;
+mod output;
 mod tensor_io;
 mod train_cmd;
 

@@ -122,10 +122,7 @@ impl Outputs {
             .iter()
             .map(|(n, s, b, d)| Ok((n.clone(), TensorView::new(*d, s.clone(), b)?)))
             .collect::<Result<_, safetensors::SafeTensorError>>()?;
-        cosmotok_data::ensure_parent_dir(path)?;
-        let bytes = serialize(views, None)?;
-        cosmotok_model::weights::write_file_atomic(path, &bytes)
-            .with_context(|| format!("cannot write `{}`", path.display()))
+        crate::output::write(path, &serialize(views, None)?)
     }
 }
 

@@ -283,9 +283,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
-    cosmotok_data::ensure_parent_dir(path)?;
-    std::fs::write(path, serde_json::to_string_pretty(v)? + "\n")
-        .with_context(|| format!("cannot write `{}`", path.display()))
+    crate::output::write(path, (serde_json::to_string_pretty(v)? + "\n").as_bytes())
 }
 
 pub fn export(args: &ExportArgs) -> Result<()> {
