@@ -185,13 +185,8 @@ fn fetch_model(args: &FetchArgs, name: &str) -> Result<PathBuf> {
         None => preset,
     };
     let src = source(args, &format!("nvidia/{name}"), "autoencoder.jit")?;
-    let dir = args.out_dir.join(name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let out = dir.join("autoencoder.safetensors");
-    let tmp = dir.join("autoencoder.safetensors.converting");
-    cosmotok_convert::convert_to_safetensors(&src, &tmp, false)?;
-    let bytes = std::fs::read(&tmp)?;
-    std::fs::remove_file(&tmp)?;
+    let out = args.out_dir.join(name).join("autoencoder.safetensors");
+    let (bytes, _) = cosmotok_convert::convert_to_bytes(&[src], false)?;
     let bytes = cosmotok_model::weights::canonical_safetensors(&bytes, None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::output::write(&out, &bytes)?;

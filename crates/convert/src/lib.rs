@@ -112,65 +112,110 @@ pub fn convert_to_safetensors(
 }
 
 /// Converts and merges several archives (e.g. `encoder.jit` + `decoder.jit`) into one
-/// safetensors file. A key in two inputs must hold identical values.
+/// safetensors file (streamed to a scratch file, then renamed). A key in two inputs must hold
+/// identical values.
 pub fn convert_many(
     inputs: &[PathBuf],
     out: &Path,
     keep_dtype: bool,
 ) -> Result<Summary, ConvertError> {
-    let mut tensors: Vec<JitTensor> = Vec::new();
-    let mut seen: HashMap<String, (usize, PathBuf)> = HashMap::new();
-    let mut summary = Summary::default();
-    for input in inputs {
-        for t in read_jit(input)? {
-            let t = if keep_dtype { t } else { t.to_f32() };
-            if let Some((i, first)) = seen.get(&t.key) {
-                if tensors[*i] != t {
-                    return Err(ConvertError::Tensor {
-                        path: input.clone(),
-                        key: t.key,
-                        reason: format!("also in `{}` with different values", first.display()),
-                    });
-                }
-                summary.duplicates.push(t.key);
-                continue;
-            }
-            seen.insert(t.key.clone(), (tensors.len(), input.clone()));
-            tensors.push(t);
-        }
-    }
+    let c = Converted::read(inputs, keep_dtype)?;
     let write_err = |reason: String| ConvertError::Write {
         path: out.to_path_buf(),
         reason,
     };
-    let views = tensors
-        .iter()
-        .map(|t| {
-            safetensors::tensor::TensorView::new(t.dtype.safetensors(), t.shape.clone(), &t.data)
-                .map(|v| (t.key.clone(), v))
-                .map_err(|e| write_err(format!("`{}`: {e}", t.key)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let sources = inputs
-        .iter()
-        .map(|p| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| p.display().to_string())
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let metadata = HashMap::from([
-        (SOURCE_METADATA_KEY.to_string(), sources),
-        ("format".to_string(), "pt".to_string()),
-    ]);
     let tmp = out.with_extension("safetensors.partial");
-    safetensors::tensor::serialize_to_file(views, Some(metadata), &tmp)
+    safetensors::tensor::serialize_to_file(c.views().map_err(write_err)?, Some(c.metadata()), &tmp)
         .map_err(|e| write_err(e.to_string()))?;
     std::fs::rename(&tmp, out).map_err(|e| write_err(e.to_string()))?;
-    for t in &tensors {
-        *summary.dtypes.entry(t.dtype).or_default() += 1;
-        summary.keys.push((t.key.clone(), t.dtype, t.shape.clone()));
+    Ok(c.summary)
+}
+
+/// [`convert_many`] in memory: the safetensors file's bytes and what they hold.
+pub fn convert_to_bytes(
+    inputs: &[PathBuf],
+    keep_dtype: bool,
+) -> Result<(Vec<u8>, Summary), ConvertError> {
+    let c = Converted::read(inputs, keep_dtype)?;
+    let write_err = |reason: String| ConvertError::Write {
+        path: PathBuf::from("(in memory)"),
+        reason,
+    };
+    let bytes = safetensors::tensor::serialize(c.views().map_err(write_err)?, Some(c.metadata()))
+        .map_err(|e| write_err(e.to_string()))?;
+    Ok((bytes, c.summary))
+}
+
+/// The merged tensors of some archives, before they are written.
+struct Converted {
+    tensors: Vec<JitTensor>,
+    summary: Summary,
+    /// The inputs' file names, for the metadata.
+    sources: String,
+}
+
+impl Converted {
+    fn read(inputs: &[PathBuf], keep_dtype: bool) -> Result<Converted, ConvertError> {
+        let mut tensors: Vec<JitTensor> = Vec::new();
+        let mut seen: HashMap<String, (usize, PathBuf)> = HashMap::new();
+        let mut summary = Summary::default();
+        for input in inputs {
+            for t in read_jit(input)? {
+                let t = if keep_dtype { t } else { t.to_f32() };
+                if let Some((i, first)) = seen.get(&t.key) {
+                    if tensors[*i] != t {
+                        return Err(ConvertError::Tensor {
+                            path: input.clone(),
+                            key: t.key,
+                            reason: format!("also in `{}` with different values", first.display()),
+                        });
+                    }
+                    summary.duplicates.push(t.key);
+                    continue;
+                }
+                seen.insert(t.key.clone(), (tensors.len(), input.clone()));
+                tensors.push(t);
+            }
+        }
+        for t in &tensors {
+            *summary.dtypes.entry(t.dtype).or_default() += 1;
+            summary.keys.push((t.key.clone(), t.dtype, t.shape.clone()));
+        }
+        let sources = inputs
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| p.display().to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(Converted {
+            tensors,
+            summary,
+            sources,
+        })
     }
-    Ok(summary)
+
+    fn views(&self) -> Result<Vec<(String, safetensors::tensor::TensorView<'_>)>, String> {
+        self.tensors
+            .iter()
+            .map(|t| {
+                safetensors::tensor::TensorView::new(
+                    t.dtype.safetensors(),
+                    t.shape.clone(),
+                    &t.data,
+                )
+                .map(|v| (t.key.clone(), v))
+                .map_err(|e| format!("`{}`: {e}", t.key))
+            })
+            .collect()
+    }
+
+    fn metadata(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (SOURCE_METADATA_KEY.to_string(), self.sources.clone()),
+            ("format".to_string(), "pt".to_string()),
+        ])
+    }
 }
