@@ -11,7 +11,8 @@
 //!
 //! The checksum of a Hub download is the one the Hub states for the file (its LFS SHA-256, the
 //! name under which `hf-hub` caches the blob). `--from-file` skips the download (offline
-//! machines, or a file fetched by other means; `--sha256` then checks it).
+//! machines, or a file fetched by other means; `--sha256` then checks it). Downloads resume
+//! after a dropped connection ([`DOWNLOAD_RETRIES`]).
 
 use std::path::{Path, PathBuf};
 
@@ -72,13 +73,20 @@ fn check_sha(path: &Path, bytes: &[u8], want: &str) -> Result<()> {
     Ok(())
 }
 
+/// How often an interrupted download is resumed (hf-hub continues from the bytes it has, with a
+/// `Range` request, after an exponential back-off) before `fetch` gives up.
+const DOWNLOAD_RETRIES: usize = 5;
+
 /// Downloads `file` of Hub repository `repo` at `revision` and checks it against the Hub's
 /// SHA-256; returns its path in the Hub cache (`HF_HOME`, default `~/.cache/huggingface`).
+/// `HF_ENDPOINT` points it at a mirror. A file whose bytes do not match is removed from the cache
+/// (blob and snapshot link), so that the next run downloads it again instead of failing on it.
 fn download(repo: &str, file: &str, revision: &str) -> Result<PathBuf> {
     use hf_hub::api::sync::ApiBuilder;
     use hf_hub::{Repo, RepoType};
     let api = ApiBuilder::from_env()
         .with_token(std::env::var("HF_TOKEN").ok())
+        .with_retries(DOWNLOAD_RETRIES)
         .build()
         .context("cannot set up the Hugging Face Hub client")?;
     let repo_handle = api.repo(Repo::with_revision(
@@ -89,9 +97,10 @@ fn download(repo: &str, file: &str, revision: &str) -> Result<PathBuf> {
     eprintln!("downloading {repo}/{file} ({revision}) …");
     let path = repo_handle.get(file).with_context(|| {
         format!(
-            "cannot download `{file}` from https://huggingface.co/{repo} (gated repositories \
-             need their licence accepted on the website and HF_TOKEN set; offline: download it \
-             elsewhere and pass --from-file)"
+            "cannot download `{file}` from {} (gated repositories need their licence accepted \
+             on the website and HF_TOKEN set; offline: download it elsewhere and pass \
+             --from-file)",
+            repo_handle.url(file)
         )
     })?;
     // The cache stores the file as a link to `blobs/<etag>`; for LFS files the etag is the
@@ -102,7 +111,15 @@ fn download(repo: &str, file: &str, revision: &str) -> Result<PathBuf> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if etag.len() == 64 && etag.bytes().all(|b| b.is_ascii_hexdigit()) {
-        check_sha(&path, &std::fs::read(&path)?, &etag)?;
+        let bytes = std::fs::read(&path)?;
+        if let Err(e) = check_sha(&path, &bytes, &etag) {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&blob);
+            return Err(e.context(format!(
+                "the downloaded `{file}` of {repo} was removed from the cache; run again to \
+                 download it anew"
+            )));
+        }
     } else {
         eprintln!("note: the Hub states no SHA-256 for {file}; not checked");
     }

@@ -40,8 +40,14 @@ pub fn tmp(name: &str) -> String {
 
 /// Runs `cosmotok args…` from the repository root: (success, stdout + stderr).
 pub fn run(args: &[&str]) -> (bool, String) {
+    run_env(args, &[])
+}
+
+/// As [`run`], with these environment variables set.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cosmotok"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .output()
         .unwrap();
