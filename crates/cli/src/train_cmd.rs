@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -134,17 +134,7 @@ fn run_training(args: &TrainArgs, extra: Vec<String>) -> Result<()> {
             .with_context(|| format!("cannot open `{}`", log.display()))?;
     }
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("second Ctrl-C: exiting without saving");
-                std::process::exit(130);
-            }
-            eprintln!("Ctrl-C: finishing the current step and saving a checkpoint…");
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
+    let signal = stop_on_signals(stop.clone())?;
     eprintln!(
         "training {} ({}) for {} steps → {}",
         trainer.cfg.run.name,
@@ -167,7 +157,39 @@ fn run_training(args: &TrainArgs, extra: Vec<String>) -> Result<()> {
     if summary.interrupted {
         eprintln!("interrupted; run the same command again to resume");
     }
-    Ok(())
+    // Stopped by a signal: the checkpoint is written; exit as a process ended by it (128 + n),
+    // so that a scheduler or a script (`cosmotok train … && next`) does not take the run for
+    // finished.
+    match signal.load(Ordering::SeqCst) {
+        0 => Ok(()),
+        n => std::process::exit(128 + n as i32),
+    }
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (what a cluster scheduler sends before it kills a job) set `stop`:
+/// the trainer finishes its current step, saves a checkpoint and returns. A second signal exits
+/// at once without saving. Returns the number of the first signal received (0: none yet).
+fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<Arc<AtomicUsize>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let received = Arc::new(AtomicUsize::new(0));
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install the SIGINT/SIGTERM handler")?;
+    let first = received.clone();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("second signal ({name}): exiting without saving");
+                std::process::exit(128 + sig);
+            }
+            first.store(sig as usize, Ordering::SeqCst);
+            eprintln!(
+                "{name}: finishing the current step and saving a checkpoint… (again to exit \
+                 without saving)"
+            );
+        }
+    });
+    Ok(received)
 }
 
 pub fn train(args: &TrainArgs) -> Result<()> {

@@ -324,3 +324,99 @@ fn dashboard_tui_and_plain_lines() {
     assert!(screen.contains("after 4 steps: eval"), "{screen}");
     assert!(dir.join("run/train.log").is_file());
 }
+
+/// SIGTERM (a scheduler's preemption) mid-run: the step under way finishes, a checkpoint of it
+/// is written, the process exits with 143 (128 + SIGTERM); the same command with more steps
+/// resumes from that checkpoint, and the metrics then hold every step exactly once.
+#[test]
+fn sigterm_saves_a_checkpoint_and_the_run_resumes() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = scratch("sigterm");
+    let cfg = recipe(&dir);
+    let cfg = cfg.to_str().unwrap();
+    let run_dir = dir.join("run");
+    let metrics = run_dir.join("metrics.jsonl");
+    let train_steps = || -> Vec<u64> {
+        std::fs::read_to_string(&metrics)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["kind"] == "train")
+            .map(|v| v["step"].as_u64().unwrap())
+            .collect()
+    };
+    let args = |iterations: &str| {
+        vec![
+            "train".to_string(),
+            "--config".into(),
+            cfg.into(),
+            "--quiet".into(),
+            "--set".into(),
+            format!("run.iterations={iterations}"),
+            "--set".into(),
+            "run.log_every=1".into(),
+            "--set".into(),
+            "run.checkpoint_every=100000".into(),
+            "--set".into(),
+            "eval.every=0".into(),
+        ]
+    };
+    let log = dir.join("stderr.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cosmotok"))
+        .args(args("100000"))
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while train_steps().len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(300) && child.try_wait().unwrap().is_none(),
+            "no two logged steps: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let killed = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let t1 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t1.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("still running 300 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM: finishing the current step") && stderr.contains("interrupted"),
+        "{stderr}"
+    );
+    let steps = train_steps();
+    let last = *steps.last().unwrap();
+    assert_eq!(steps, (1..=last).collect::<Vec<_>>(), "one line per step");
+    let ckpts: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        ckpts,
+        vec![format!("step_{last:08}")],
+        "the step reached is saved"
+    );
+
+    let more = (last + 2).to_string();
+    let a = args(&more);
+    let out = ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.contains("resumed from"), "{out}");
+    assert_eq!(train_steps(), (1..=last + 2).collect::<Vec<_>>());
+}

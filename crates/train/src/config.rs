@@ -53,7 +53,7 @@ pub struct RunConfig {
     /// Micro-batches per optimizer step (gradient accumulation).
     pub grad_accum: usize,
     pub log_every: u64,
-    /// Save a checkpoint every N steps (and always at the end or on Ctrl-C).
+    /// Save a checkpoint every N steps (and always at the end, and on Ctrl-C or SIGTERM).
     pub checkpoint_every: u64,
     /// Keep the newest K checkpoints (older ones are deleted after a successful save).
     pub keep_last: usize,
