@@ -178,11 +178,13 @@ fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<Arc<AtomicUsize>> {
     std::thread::spawn(move || {
         for sig in signals.forever() {
             let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
-            if stop.swap(true, Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) {
                 eprintln!("second signal ({name}): exiting without saving");
                 std::process::exit(128 + sig);
             }
+            // The number first: the trainer may return as soon as `stop` is set.
             first.store(sig as usize, Ordering::SeqCst);
+            stop.store(true, Ordering::SeqCst);
             eprintln!(
                 "{name}: finishing the current step and saving a checkpoint… (again to exit \
                  without saving)"
