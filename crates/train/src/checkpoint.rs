@@ -14,6 +14,7 @@ use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use cosmotok_losses::Discriminator;
 use cosmotok_model::Tokenizer;
+use cosmotok_model::weights::sync_dir;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
@@ -148,13 +149,6 @@ fn sync_dir_files(dir: &Path) -> Result<()> {
     }
     sync_dir(dir);
     Ok(())
-}
-
-/// fsync of a directory (makes renames durable); best effort on platforms that refuse it.
-fn sync_dir(dir: &Path) {
-    if let Ok(f) = fs::File::open(dir) {
-        let _ = f.sync_all();
-    }
 }
 
 /// Everything about the run's progress that is not a tensor (saved as [`STATE_FILE`]).
