@@ -55,15 +55,12 @@ pub struct FetchArgs {
     pub config: Option<String>,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn check_sha(path: &Path, bytes: &[u8], want: &str) -> Result<()> {
-    let got = sha256_hex(bytes);
+/// Fails unless `got` (hex) is `want`, naming `path`.
+fn check_sha(path: &Path, got: &str, want: &str) -> Result<()> {
     if !got.eq_ignore_ascii_case(want) {
         bail!(
             "`{}`: SHA-256 {got}, expected {want} (a corrupt or different file)",
@@ -71,6 +68,16 @@ fn check_sha(path: &Path, bytes: &[u8], want: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// [`check_sha`] of a file, hashed as it is read (a released `.jit` is hundreds of MB: it is
+/// not held in memory for this).
+fn check_file_sha(path: &Path, want: &str) -> Result<()> {
+    let mut hasher = Sha256::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    check_sha(path, &hex(&hasher.finalize()), want)
 }
 
 /// How often an interrupted download is resumed (hf-hub continues from the bytes it has, with a
@@ -111,8 +118,7 @@ fn download(repo: &str, file: &str, revision: &str) -> Result<PathBuf> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if etag.len() == 64 && etag.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let bytes = std::fs::read(&path)?;
-        if let Err(e) = check_sha(&path, &bytes, &etag) {
+        if let Err(e) = check_file_sha(&path, &etag) {
             let _ = std::fs::remove_file(&path);
             let _ = std::fs::remove_file(&blob);
             return Err(e.context(format!(
@@ -136,9 +142,7 @@ fn source(args: &FetchArgs, repo: &str, file: &str) -> Result<PathBuf> {
         None => download(repo, file, &args.revision)?,
     };
     if let Some(want) = &args.sha256 {
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        check_sha(&path, &bytes, want)?;
+        check_file_sha(&path, want)?;
     }
     Ok(path)
 }
@@ -160,7 +164,11 @@ fn fetch_lpips(args: &FetchArgs) -> Result<PathBuf> {
         None => LPIPS_VGG_LIN.to_vec(),
     };
     let want = args.sha256.as_deref().unwrap_or(LPIPS_VGG_LIN_SHA256);
-    check_sha(Path::new("lpips_vgg_lin.safetensors"), &bytes, want)?;
+    check_sha(
+        Path::new("lpips_vgg_lin.safetensors"),
+        &hex(&Sha256::digest(&bytes)),
+        want,
+    )?;
     // What LPIPS will load: the five heads at VGG-16's widths.
     cosmotok_losses::lpips::read_heads(
         &out,

@@ -70,13 +70,7 @@ fn vgg16_keeps_the_features_of_a_timm_file() {
         .collect();
     let src = dir.join("model.safetensors");
     std::fs::write(&src, safetensors::serialize(views, None).unwrap()).unwrap();
-    let sha = {
-        use sha2::Digest;
-        sha2::Sha256::digest(std::fs::read(&src).unwrap())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
+    let sha = sha256_hex(&std::fs::read(&src).unwrap());
     let args = |sha: &str| {
         vec![
             "fetch".to_string(),

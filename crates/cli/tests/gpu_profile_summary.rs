@@ -49,6 +49,16 @@ fn cubecl_per_step(log: &str, steps: usize) -> (f64, usize) {
     (total / (steps - 1) as f64, lines)
 }
 
+/// The summary's per-step seconds of one side, summed over its kernel families.
+fn per_step_total(side: &serde_json::Value) -> f64 {
+    side["families"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v["s_per_step"].as_f64().unwrap())
+        .sum()
+}
+
 #[test]
 fn profile_summary_sums_match_the_logs() {
     let fixtures = repo().join("tests/fixtures/profile");
@@ -88,10 +98,7 @@ fn profile_summary_sums_match_the_logs() {
         "fixture too small: {lines} lines"
     );
     let fams = summary["cosmotok"]["families"].as_object().unwrap();
-    let got: f64 = fams
-        .values()
-        .map(|v| v["s_per_step"].as_f64().unwrap())
-        .sum();
+    let got = per_step_total(&summary["cosmotok"]);
     assert!(
         (got - want).abs() <= 1e-9 * want,
         "cosmotok {got} s/step, log {want}"
@@ -125,12 +132,7 @@ fn profile_summary_sums_match_the_logs() {
         .map(|r| r[key].as_f64().unwrap() * 1e-6)
         .sum::<f64>()
         / steps;
-    let got_t: f64 = summary["pytorch"]["families"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v["s_per_step"].as_f64().unwrap())
-        .sum();
+    let got_t = per_step_total(&summary["pytorch"]);
     assert!(
         (got_t - want_t).abs() <= 1e-9 * want_t,
         "pytorch {got_t} s/step, profile {want_t}"
